@@ -1,0 +1,151 @@
+"""`/ws/v1/portfolio`: a user's live positions and PnL (ARCHITECTURE §5.3, §7).
+
+The hot path never touches the ORM: positions are loaded on connect and on the user's
+`portfolio.changed` event; price batches arrive from the process's price hub, which only marks the
+changed symbols and wakes this consumer's sender task. The sender sends one `pnl` message with the
+newest state, so a socket that falls behind skips to the latest numbers instead of queueing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from typing import Any
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+
+from portfolio import domain
+from portfolio.domain import Holding, Marked
+from portfolio.payloads import position_marks_payload, position_payload, totals_payload
+from portfolio.selectors import holding_list
+from pricefeed.domain import now_ms
+from pricefeed.hub import hub
+
+logger = logging.getLogger(__name__)
+
+MAX_CLIENT_MESSAGE_BYTES = 4096
+
+
+def user_group(user_id: int) -> str:
+    return f"user.{user_id}"
+
+
+class PortfolioConsumer(AsyncWebsocketConsumer):
+    user_id: int
+    seq = 0
+    holdings: dict[str, Holding]
+    marks: dict[str, Marked]
+    sender: asyncio.Task[None] | None = None
+
+    async def connect(self) -> None:
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated:
+            await self.close()  # before accept: the handshake is refused with HTTP 403
+            return
+        self.user_id = user.pk
+        self.holdings, self.marks = {}, {}
+        self.dirty: set[str] = set()
+        self.wake = asyncio.Event()
+        hub.ensure_started()
+        await self.channel_layer.group_add(user_group(self.user_id), self.channel_name)
+        await self.accept()
+        await self.reload_and_snapshot()
+        self.sender = asyncio.create_task(self.send_changes_forever())
+
+    async def disconnect(self, code: int) -> None:
+        if not hasattr(self, "user_id"):
+            return
+        hub.unregister(self, self.holdings)
+        if self.sender is not None:
+            self.sender.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.sender
+        await self.channel_layer.group_discard(user_group(self.user_id), self.channel_name)
+
+    # --- client → server ------------------------------------------------------------------------
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if text_data is None or len(text_data) > MAX_CLIENT_MESSAGE_BYTES:
+            await self.send_error(
+                "message_invalid", f"send JSON text frames of at most {MAX_CLIENT_MESSAGE_BYTES} bytes"
+            )
+            return
+        try:
+            message = json.loads(text_data)
+        except ValueError:
+            await self.send_error("message_invalid", "the message is not valid JSON")
+            return
+        kind = message.get("type") if isinstance(message, dict) else None
+        if kind == "resync":
+            await self.send_snapshot()
+        else:
+            await self.send_error("message_type_unknown", f"unknown message type {kind!r}")
+
+    # --- channel layer events ---------------------------------------------------------------------
+
+    async def portfolio_changed(self, event: dict[str, Any]) -> None:
+        """The user's positions changed (a fill): reload them and send a fresh snapshot."""
+        await self.reload_and_snapshot()
+
+    # --- prices -------------------------------------------------------------------------------
+
+    def prices_changed(self, symbols: set[str]) -> None:
+        """Called by the price hub on the event loop; must not block."""
+        self.dirty |= symbols
+        self.wake.set()
+
+    async def send_changes_forever(self) -> None:
+        while True:
+            await self.wake.wait()
+            self.wake.clear()
+            changed, self.dirty = self.dirty, set()
+            try:
+                await self.send_pnl(changed)
+            except Exception:
+                logger.exception("pnl update failed for user %s", self.user_id)
+
+    async def send_pnl(self, changed: set[str]) -> None:
+        prices = hub.prices
+        positions = []
+        price_ts = 0
+        for symbol in sorted(changed & self.holdings.keys()):
+            holding, tick = self.holdings[symbol], prices.get(symbol)
+            if tick is None:
+                continue
+            marked = self.marks[symbol] = domain.mark(holding, tick.price)
+            positions.append(position_marks_payload(holding, tick, marked))
+            price_ts = max(price_ts, tick.event_ts)
+        if positions:
+            await self.send_frame("pnl", positions=positions, totals=self.totals(), price_ts=price_ts)
+
+    # --- snapshots ----------------------------------------------------------------------------
+
+    async def reload_and_snapshot(self) -> None:
+        holdings = await database_sync_to_async(holding_list)(user_id=self.user_id)
+        hub.unregister(self, self.holdings)
+        self.holdings = {h.symbol: h for h in holdings}
+        hub.register(self, self.holdings)
+        await self.send_snapshot()
+
+    async def send_snapshot(self) -> None:
+        prices = await hub.prices_for(self.holdings)
+        self.marks = {s: domain.mark(h, prices[s].price) for s, h in self.holdings.items() if s in prices}
+        positions = [position_payload(h, prices.get(s), self.marks.get(s)) for s, h in self.holdings.items()]
+        await self.send_frame("snapshot", positions=positions, totals=self.totals(), feed=hub.feed_state())
+
+    def totals(self) -> dict[str, Any]:
+        pairs = [(self.holdings[s], m) for s, m in self.marks.items()]
+        return totals_payload(domain.totals(pairs), priced=len(pairs), positions=len(self.holdings))
+
+    # --- frames -------------------------------------------------------------------------------
+
+    async def send_error(self, code: str, message: str) -> None:
+        await self.send_frame("error", code=code, message=message)
+
+    async def send_frame(self, kind: str, **body: Any) -> None:
+        self.seq += 1
+        frame = {"type": kind, "seq": self.seq, "ts": now_ms(), **body}
+        await self.send(text_data=json.dumps(frame, separators=(",", ":")))

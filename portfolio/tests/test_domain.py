@@ -1,0 +1,69 @@
+from datetime import UTC, datetime
+from decimal import Decimal as D
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from portfolio import domain
+from portfolio.domain import Holding
+
+OPENED = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def holding(quantity: str, cost_basis: str, symbol: str = "BTCUSDT") -> Holding:
+    return Holding(1, symbol, D(quantity), D(cost_basis), D(0), OPENED)
+
+
+def test_long_position_marks_follow_alpacas_definitions():
+    marked = domain.mark(holding("0.7", "42750"), D("64000"))
+    assert marked.market_value == D("44800.0")
+    assert marked.unrealized_pnl == D("2050.0")  # ACCOUNTING.md worked example 1
+    assert marked.unrealized_pnl_percent == D("4.7953")  # 2050 / 42750 × 100, half-even to 4 places
+
+
+def test_short_position_gains_when_the_price_falls():
+    short = holding("-2", "-200")  # short 2 @ 100
+    marked = domain.mark(short, D("90"))
+    assert (marked.market_value, marked.unrealized_pnl, marked.unrealized_pnl_percent) == (D("-180"), D("20"), D("10"))
+    assert short.side == "short"
+    assert short.avg_entry_price == D("100")
+
+
+def test_average_entry_is_derived_from_the_stored_total():
+    assert holding("0.7", "42750").avg_entry_price == D("61071.4285714286")
+
+
+def test_totals_sum_signed_values_and_absolute_investment():
+    pairs = [
+        (h, domain.mark(h, p)) for h, p in [(holding("1", "100"), D("110")), (holding("-2", "-200", "ETH"), D("90"))]
+    ]
+    totals = domain.totals(pairs)
+    assert totals.total_invested == D("300")
+    assert totals.total_market_value == D("-70")
+    assert totals.total_unrealized_pnl == D("30")
+    assert totals.total_pnl_percent == D("10")
+
+
+def test_nothing_invested_means_zero_percent():
+    assert domain.totals([]).total_pnl_percent == D(0)
+
+
+@given(
+    quantity=st.decimals(min_value=D("0.00000001"), max_value=D("100000"), places=8),
+    entry=st.decimals(min_value=D("0.00000001"), max_value=D("10000000"), places=8),
+    mark=st.decimals(min_value=D("0.00000001"), max_value=D("10000000"), places=8),
+    short=st.booleans(),
+)
+def test_pnl_is_exact_market_value_minus_cost(quantity, entry, mark, short):
+    signed = -quantity if short else quantity
+    h = Holding(1, "X", signed, signed * entry, D(0), OPENED)
+    marked = domain.mark(h, mark)
+    assert marked.market_value == signed * mark
+    assert marked.unrealized_pnl == signed * (mark - entry)  # exact: no rounding in products
+
+
+def test_decimal_strings_have_no_exponent_and_no_trailing_zeros():
+    assert domain.decimal_str(D("1E+2")) == "100"
+    assert domain.decimal_str(D("0.00000100")) == "0.000001"
+    assert domain.decimal_str(D("-0.0")) == "0"
+    assert domain.decimal_str(D("44800.0")) == "44800"

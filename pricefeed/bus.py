@@ -1,0 +1,177 @@
+"""The price bus: where the feeder writes ticks and where every web process reads them.
+
+Two backends behind one interface, picked by settings (the code that uses the bus never branches):
+- `RedisPriceBus` (production): `SET price:{SYMBOL} <tick> EX ttl` for every tick of a batch plus
+  one `PUBLISH prices <batch>`, all in one pipeline; readers `MGET` and `SUBSCRIBE`.
+- `MemoryPriceBus` (embedded): the same contract inside one process, for the demo and unit tests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import weakref
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Iterable
+from functools import cache
+
+import redis
+import redis.asyncio as aioredis
+from django.conf import settings
+
+from pricefeed.domain import Batch, FeedStatus, Tick
+
+logger = logging.getLogger(__name__)
+
+PRICES_CHANNEL = "prices"
+FEED_STATUS_KEY = "feed:status"
+
+
+def price_key(symbol: str) -> str:
+    return f"price:{symbol}"
+
+
+class PriceBus(ABC):
+    @abstractmethod
+    async def publish(self, batch: Batch) -> None:
+        """Store every tick of the batch and announce the batch, as one unit."""
+
+    @abstractmethod
+    def get_many(self, symbols: Iterable[str]) -> dict[str, Tick]:
+        """The stored latest tick per symbol (symbols without a live price are left out)."""
+
+    @abstractmethod
+    async def aget_many(self, symbols: Iterable[str]) -> dict[str, Tick]: ...
+
+    @abstractmethod
+    def feed_status(self) -> FeedStatus | None: ...
+
+    @abstractmethod
+    def subscribe(self) -> AsyncIterator[Batch]:
+        """Batches as they are published, from now on; survives a lost connection."""
+
+
+class RedisPriceBus(PriceBus):
+    def __init__(self, url: str, ttl_seconds: int):
+        self.url = url
+        self.ttl = ttl_seconds
+        self._sync = redis.Redis.from_url(url)
+        # redis.asyncio connections belong to the loop that opened them: one client per loop.
+        self._async: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aioredis.Redis] = weakref.WeakKeyDictionary()
+
+    def _aclient(self) -> aioredis.Redis:
+        loop = asyncio.get_running_loop()
+        client = self._async.get(loop)
+        if client is None:
+            client = self._async[loop] = aioredis.Redis.from_url(self.url)
+        return client
+
+    async def publish(self, batch: Batch) -> None:
+        pipe = self._aclient().pipeline(transaction=False)
+        for tick in batch.ticks:
+            pipe.set(price_key(tick.symbol), tick.to_json(), ex=self.ttl)
+        pipe.set(FEED_STATUS_KEY, FeedStatus(batch.source, batch.flushed_ts).to_json(), ex=self.ttl)
+        pipe.publish(PRICES_CHANNEL, batch.to_json())
+        await pipe.execute()
+
+    def get_many(self, symbols: Iterable[str]) -> dict[str, Tick]:
+        names = list(symbols)
+        return _decode_ticks(names, self._sync.mget([price_key(s) for s in names]) if names else [])
+
+    async def aget_many(self, symbols: Iterable[str]) -> dict[str, Tick]:
+        names = list(symbols)
+        if not names:
+            return {}
+        return _decode_ticks(names, await self._aclient().mget([price_key(s) for s in names]))
+
+    def feed_status(self) -> FeedStatus | None:
+        raw = self._sync.get(FEED_STATUS_KEY)
+        return None if raw is None else FeedStatus.from_json(raw)
+
+    async def subscribe(self) -> AsyncIterator[Batch]:
+        delay = 0.1
+        while True:
+            client = aioredis.Redis.from_url(self.url)
+            pubsub = client.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.subscribe(PRICES_CHANNEL)
+                delay = 0.1
+                async for message in pubsub.listen():
+                    batch = _decode_batch(message["data"])
+                    if batch is not None:
+                        yield batch
+            except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
+                logger.warning("price subscription lost (%s); retrying in %.1fs", exc, delay)
+            finally:
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()
+                    await client.aclose()
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+
+class MemoryPriceBus(PriceBus):
+    """One process's bus. Subscribers get bounded queues: a subscriber that falls behind loses the
+    oldest batches, never grows memory (prices are state, not events: the newest batch wins)."""
+
+    QUEUE_SIZE = 64
+
+    def __init__(self) -> None:
+        self._prices: dict[str, Tick] = {}
+        self._status: FeedStatus | None = None
+        self._queues: set[asyncio.Queue[Batch]] = set()
+
+    async def publish(self, batch: Batch) -> None:
+        for tick in batch.ticks:
+            self._prices[tick.symbol] = tick
+        self._status = FeedStatus(batch.source, batch.flushed_ts)
+        for queue in list(self._queues):
+            if queue.full():
+                queue.get_nowait()
+            queue.put_nowait(batch)
+
+    def get_many(self, symbols: Iterable[str]) -> dict[str, Tick]:
+        return {s: self._prices[s] for s in symbols if s in self._prices}
+
+    async def aget_many(self, symbols: Iterable[str]) -> dict[str, Tick]:
+        return self.get_many(symbols)
+
+    def feed_status(self) -> FeedStatus | None:
+        return self._status
+
+    async def subscribe(self) -> AsyncIterator[Batch]:
+        queue: asyncio.Queue[Batch] = asyncio.Queue(self.QUEUE_SIZE)
+        self._queues.add(queue)
+        try:
+            while True:
+                yield await queue.get()
+        finally:
+            self._queues.discard(queue)
+
+
+def _decode_ticks(names: list[str], raws: list[bytes | None]) -> dict[str, Tick]:
+    ticks: dict[str, Tick] = {}
+    for name, raw in zip(names, raws, strict=True):
+        if raw is None:
+            continue
+        try:
+            ticks[name] = Tick.from_json(raw)
+        except (ValueError, KeyError, TypeError):
+            logger.warning("ignoring malformed price for %s: %r", name, raw[:200])
+    return ticks
+
+
+def _decode_batch(raw: bytes) -> Batch | None:
+    try:
+        return Batch.from_json(raw)
+    except (ValueError, KeyError, TypeError):
+        logger.warning("ignoring malformed price batch: %r", raw[:200])
+        return None
+
+
+@cache
+def get_bus() -> PriceBus:
+    if settings.PRICE_BUS == "redis":
+        return RedisPriceBus(settings.REDIS_URL, settings.PRICE_TTL_SECONDS)
+    return MemoryPriceBus()

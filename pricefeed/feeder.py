@@ -1,0 +1,109 @@
+"""The ingestion loop: a source fills a latest-value-wins buffer, a flusher empties it every interval
+into the price bus as ONE batch (ARCHITECTURE §3, §5.4).
+
+Memory is bounded by the number of symbols, whatever the input rate: a symbol that ticks 1,000
+times between two flushes still occupies one slot, holding its newest tick.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import dataclass
+from typing import Protocol
+
+from pricefeed.bus import PriceBus
+from pricefeed.domain import Batch, Tick, now_ms
+
+logger = logging.getLogger(__name__)
+
+IDLE_HEARTBEAT_MS = 1000  # with no ticks at all, still refresh the feed status this often
+
+
+class Source(Protocol):
+    name: str
+
+    async def run(self, emit: TickSink) -> None: ...
+
+
+class TickSink(Protocol):
+    def __call__(self, tick: Tick, /) -> None: ...
+
+
+class LatestWinsBuffer:
+    def __init__(self) -> None:
+        self._ticks: dict[str, Tick] = {}
+
+    def put(self, tick: Tick) -> None:
+        current = self._ticks.get(tick.symbol)
+        if current is None or tick.event_ts >= current.event_ts:
+            self._ticks[tick.symbol] = tick
+
+    def drain(self) -> tuple[Tick, ...]:
+        ticks, self._ticks = self._ticks, {}
+        return tuple(ticks.values())
+
+    def __len__(self) -> int:
+        return len(self._ticks)
+
+
+@dataclass
+class FeederStats:
+    ticks_in: int = 0
+    batches_out: int = 0
+    last_flush_ms: float = 0.0
+    flush_errors: int = 0
+
+
+class Feeder:
+    def __init__(self, source: Source, bus: PriceBus, interval_ms: int):
+        self.source = source
+        self.bus = bus
+        self.interval = interval_ms / 1000
+        self.buffer = LatestWinsBuffer()
+        self.stats = FeederStats()
+        self._last_publish_ms = 0
+
+    def emit(self, tick: Tick) -> None:
+        self.stats.ticks_in += 1
+        self.buffer.put(tick)
+
+    async def run(self) -> None:
+        source_task = asyncio.create_task(self.source.run(self.emit), name=f"price-source-{self.source.name}")
+        try:
+            await self._flush_forever(source_task)
+        finally:
+            source_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await source_task
+            await self.flush()  # whatever arrived since the last tick of the clock
+
+    async def _flush_forever(self, source_task: asyncio.Task[None]) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time()
+        while not source_task.done():
+            deadline += self.interval
+            await asyncio.sleep(max(0.0, deadline - loop.time()))
+            await self.flush()
+        source_task.result()  # a source that ended by itself: surface its exception
+
+    async def flush(self) -> None:
+        ticks = self.buffer.drain()
+        now = now_ms()
+        if not ticks and now - self._last_publish_ms < IDLE_HEARTBEAT_MS:
+            return
+        started = time.perf_counter()
+        try:
+            await self.bus.publish(Batch(self.source.name, now, ticks))
+        except Exception:
+            # Keep the newest values for the next attempt instead of losing them.
+            self.stats.flush_errors += 1
+            for tick in ticks:
+                self.buffer.put(tick)
+            logger.exception("price flush failed; %d symbols kept for the next flush", len(ticks))
+            return
+        self._last_publish_ms = now
+        self.stats.batches_out += 1
+        self.stats.last_flush_ms = (time.perf_counter() - started) * 1000

@@ -1,0 +1,83 @@
+import asyncio
+from decimal import Decimal
+
+from pricefeed.bus import MemoryPriceBus
+from pricefeed.domain import Batch, Tick
+from pricefeed.feeder import Feeder, LatestWinsBuffer
+from pricefeed.sources.simulated import SimulatedSource, SimulatedSymbol, bundled_symbols
+
+
+def tick(symbol: str, price: str, ts: int) -> Tick:
+    return Tick(symbol, Decimal(price), ts, ts)
+
+
+def test_the_buffer_keeps_the_latest_tick_per_symbol_and_nothing_more():
+    buffer = LatestWinsBuffer()
+    for i in range(10_000):
+        buffer.put(tick("BTCUSDT", str(60_000 + i), 1_000 + i))
+    buffer.put(tick("ETHUSDT", "3000", 5))
+    assert len(buffer) == 2
+    assert {t.symbol: t.price for t in buffer.drain()} == {"BTCUSDT": Decimal(69_999), "ETHUSDT": Decimal(3000)}
+    assert len(buffer) == 0
+
+
+def test_an_older_tick_never_replaces_a_newer_one():
+    buffer = LatestWinsBuffer()
+    buffer.put(tick("BTCUSDT", "2", 20))
+    buffer.put(tick("BTCUSDT", "1", 10))
+    assert buffer.drain()[0].price == Decimal(2)
+
+
+def test_the_simulated_source_is_reproducible_and_on_the_tick_grid():
+    symbols = bundled_symbols()
+    first = SimulatedSource(symbols, rate=100, seed=7)
+    second = SimulatedSource(symbols, rate=100, seed=7)
+    run_a = [first.next_tick(0) for _ in range(2_000)]
+    run_b = [second.next_tick(0) for _ in range(2_000)]
+    assert run_a == run_b
+    grid = {s.symbol: s.tick_size for s in symbols}
+    for t in run_a:
+        assert isinstance(t.price, Decimal)
+        assert t.price > 0
+        assert t.price % grid[t.symbol] == 0
+
+
+def test_a_coarse_tick_grid_still_moves():
+    coarse = SimulatedSource([SimulatedSymbol("DOGEUSDT", Decimal("0.00001"), Decimal("0.16"), 0.06)], rate=100)
+    assert len({coarse.next_tick(0).price for _ in range(500)}) > 10
+
+
+async def test_the_feeder_publishes_one_batch_per_interval_with_the_latest_values():
+    bus = MemoryPriceBus()
+    batches: list[Batch] = []
+
+    async def collect() -> None:
+        async for batch in bus.subscribe():
+            batches.append(batch)
+
+    collector = asyncio.create_task(collect())
+    await asyncio.sleep(0)
+    source = SimulatedSource(bundled_symbols(), rate=2_000, seed=1)
+    feeder = Feeder(source, bus, interval_ms=50)
+    task = asyncio.create_task(feeder.run())
+    await asyncio.sleep(0.5)
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    await asyncio.sleep(0)
+    collector.cancel()
+
+    assert 7 <= len(batches) <= 12  # ~10 flushes in 0.5 s at 50 ms, plus the final one
+    assert feeder.stats.ticks_in > 500
+    for batch in batches:
+        symbols = [t.symbol for t in batch.ticks]
+        assert len(symbols) == len(set(symbols))  # one tick per symbol per batch
+    latest = {t.symbol: t for b in batches for t in b.ticks}
+    assert bus.get_many(latest) == latest  # the store holds what the last batches said
+    assert bus.feed_status() is not None
+    assert bus.feed_status().source == "simulated"
+
+
+def test_the_wire_form_round_trips_exactly():
+    batch = Batch("simulated", 123, (Tick("PEPEUSDT", Decimal("0.00000482"), 1, 2),))
+    assert Batch.from_json(batch.to_json()) == batch
+    assert '"price":"0.00000482"' in batch.to_json()

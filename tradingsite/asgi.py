@@ -1,0 +1,24 @@
+"""The ASGI entry point: HTTP (pages, API, admin) and WebSocket in one application."""
+
+import os
+
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tradingsite.settings")
+django_asgi_app = get_asgi_application()  # first: sets Django up before anything imports models
+
+from channels.auth import AuthMiddlewareStack  # noqa: E402
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
+
+from portfolio.routing import websocket_urlpatterns  # noqa: E402
+from pricefeed.hub import PriceHubMiddleware  # noqa: E402
+
+application = PriceHubMiddleware(
+    ProtocolTypeRouter(
+        {
+            "http": django_asgi_app,
+            "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+        }
+    )
+)

@@ -1,0 +1,232 @@
+"""One settings module for every environment, driven by environment variables (see .env.example).
+
+No variables at all → the embedded demo: SQLite, local-memory cache, in-memory channel layer, Celery
+eager, and a simulated price feed running inside the web process. `DATABASE_URL` + `REDIS_URL` →
+production wiring: PostgreSQL (psycopg 3) and Redis for cache, sessions, channel layer, Celery broker
+and the price bus. Business code never asks which mode it is in; only this file does.
+"""
+
+from __future__ import annotations
+
+import secrets
+from decimal import Decimal
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+from tradingsite.lib.env import (
+    env_bool,
+    env_choice,
+    env_decimal,
+    env_int,
+    env_list,
+    env_required,
+    env_str,
+)
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(env_str("VAR_DIR", str(BASE_DIR / "var")) or BASE_DIR / "var")
+
+DATABASE_URL = env_str("DATABASE_URL")
+REDIS_URL = env_str("REDIS_URL")
+if bool(DATABASE_URL) != bool(REDIS_URL):
+    missing = "REDIS_URL" if DATABASE_URL else "DATABASE_URL"
+    raise ImproperlyConfigured(
+        f"{missing} is not set: production wiring needs both DATABASE_URL and REDIS_URL; "
+        "set neither for the embedded demo"
+    )
+EMBEDDED = DATABASE_URL is None
+
+
+def _embedded_secret_key() -> str:
+    """A random key kept in var/ so embedded sessions survive a restart; never used in production."""
+    VAR_DIR.mkdir(parents=True, exist_ok=True)
+    key_file = VAR_DIR / "secret_key"
+    if not key_file.exists():
+        key_file.write_text(secrets.token_urlsafe(50))
+        key_file.chmod(0o600)
+    return key_file.read_text().strip()
+
+
+if EMBEDDED:
+    SECRET_KEY = env_str("SECRET_KEY") or _embedded_secret_key()
+else:
+    SECRET_KEY = env_required("SECRET_KEY", "production wiring never falls back to a default key")
+DEBUG = env_bool("DEBUG", False)
+
+_LOCAL_HOSTS = ["127.0.0.1", "localhost", "[::1]"]
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", _LOCAL_HOSTS if EMBEDDED else [])
+if not ALLOWED_HOSTS:
+    raise ImproperlyConfigured("ALLOWED_HOSTS is empty: list the host names this site answers to")
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+
+INSTALLED_APPS = [
+    "daphne",  # must precede staticfiles: its runserver serves ASGI (HTTP + WebSocket)
+    "whitenoise.runserver_nostatic",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "channels",
+    "rest_framework",
+    "drf_spectacular",
+    "accounts",
+    "pricefeed",
+    "portfolio",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "tradingsite.urls"
+ASGI_APPLICATION = "tradingsite.asgi.application"
+WSGI_APPLICATION = None
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "pricefeed.context_processors.price_feed",
+            ],
+        },
+    },
+]
+
+# --- Data stores -------------------------------------------------------------------------------
+
+if EMBEDDED:
+    VAR_DIR.mkdir(parents=True, exist_ok=True)
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": VAR_DIR / "db.sqlite3",
+            "OPTIONS": {"timeout": 20, "transaction_mode": "IMMEDIATE"},
+        }
+    }
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    SESSION_ENGINE = "django.contrib.sessions.backends.db"
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+else:
+    DATABASES = {
+        "default": dj_database_url.parse(
+            str(DATABASE_URL),
+            conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60, minimum=0),
+            conn_health_checks=True,
+        )
+    }
+    if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+        raise ImproperlyConfigured("DATABASE_URL must be a postgres:// URL (production runs on PostgreSQL)")
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "cache",
+        }
+    }
+    SESSION_ENGINE = "django.contrib.sessions.backends.cache"
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [REDIS_URL], "prefix": "asgi"},
+        }
+    }
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Celery (tradingsite/celery.py reads the CELERY_* names) -------------------------------------
+
+CELERY_BROKER_URL = REDIS_URL or "memory://"
+CELERY_TASK_ALWAYS_EAGER = EMBEDDED
+CELERY_TASK_EAGER_PROPAGATES = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    # A task taken by a worker that died is handed out again after this many seconds.
+    "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 300, minimum=10),
+}
+CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {}
+
+# --- Prices --------------------------------------------------------------------------------------
+
+PRICE_BUS = "memory" if EMBEDDED else "redis"
+# Embedded: the web process runs the price source itself. Production: the `feeder` process does.
+PRICE_FEED_IN_PROCESS = env_bool("PRICE_FEED_IN_PROCESS", EMBEDDED)
+PRICE_SOURCE = env_choice("PRICE_SOURCE", "simulated", ("simulated",))
+PRICE_FLUSH_INTERVAL_MS = env_int("PRICE_FLUSH_INTERVAL_MS", 100, minimum=10, maximum=5000)
+PRICE_TTL_SECONDS = env_int("PRICE_TTL_SECONDS", 60, minimum=1)
+PRICE_MAX_AGE_SECONDS = env_int("PRICE_MAX_AGE_SECONDS", 10, minimum=1)
+SIMULATED_RATE = env_int("SIMULATED_RATE", 100, minimum=1, maximum=100_000)
+SIMULATED_SEED = env_int("SIMULATED_SEED", 0)
+
+# --- Trading -------------------------------------------------------------------------------------
+
+STARTING_BALANCE = env_decimal("STARTING_BALANCE", "100000", minimum=Decimal(0))
+QUOTE_ASSET = "USDT"
+
+# --- HTTP, API -----------------------------------------------------------------------------------
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "tradingsite.lib.errors.api_exception_handler",
+    "COERCE_DECIMAL_TO_STRING": True,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "tradingsite API",
+    "DESCRIPTION": "Paper trading at live Binance prices. Money, prices and quantities are decimal strings.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+}
+
+LOGIN_URL = "accounts:login"
+LOGIN_REDIRECT_URL = "portfolio:home"
+LOGOUT_REDIRECT_URL = "accounts:login"
+
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+SESSION_COOKIE_HTTPONLY = True
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = False
+USE_TZ = True
+
+STATIC_URL = "static/"
+# Only needed for `collectstatic` (container images); WhiteNoise serves from the app folders.
+STATIC_ROOT = env_str("STATIC_ROOT")
+STATICFILES_DIRS = [BASE_DIR / "static"]
+# WhiteNoise serves static files from the app folders directly, so no collectstatic step is needed.
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = DEBUG
+
+LOG_LEVEL = env_choice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR"))
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {"django.db.backends": {"level": "INFO"}},
+}

@@ -1,0 +1,66 @@
+"""Probes for process managers and load balancers."""
+
+from __future__ import annotations
+
+import logging
+
+from django.core.cache import cache
+from django.db import connection
+from django.http import HttpRequest, JsonResponse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+from pricefeed.bus import get_bus
+from pricefeed.domain import now_ms
+
+logger = logging.getLogger(__name__)
+
+
+@never_cache
+@require_GET
+def healthz(request: HttpRequest) -> JsonResponse:
+    """The process is alive and serving requests; touches nothing else."""
+    return JsonResponse({"status": "ok"})
+
+
+@never_cache
+@require_GET
+def readyz(request: HttpRequest) -> JsonResponse:
+    """Can this process do its job: database, cache and a fresh price feed."""
+    checks = {"database": _check_database(), "cache": _check_cache(), "prices": _check_prices()}
+    ready = all(c["ok"] for c in checks.values())
+    return JsonResponse({"status": "ok" if ready else "unavailable", "checks": checks}, status=200 if ready else 503)
+
+
+def _check_database() -> dict[str, object]:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        return {"ok": True}
+    except Exception as exc:
+        logger.warning("readyz: database check failed: %s", exc)
+        return {"ok": False, "error": type(exc).__name__}
+
+
+def _check_cache() -> dict[str, object]:
+    try:
+        cache.set("readyz", "1", 5)
+        return {"ok": cache.get("readyz") == "1"}
+    except Exception as exc:
+        logger.warning("readyz: cache check failed: %s", exc)
+        return {"ok": False, "error": type(exc).__name__}
+
+
+def _check_prices() -> dict[str, object]:
+    from django.conf import settings
+
+    try:
+        status = get_bus().feed_status()
+    except Exception as exc:
+        logger.warning("readyz: price bus check failed: %s", exc)
+        return {"ok": False, "error": type(exc).__name__}
+    if status is None:
+        # In embedded mode the feed starts with the first request; say so rather than fail.
+        return {"ok": settings.PRICE_FEED_IN_PROCESS, "state": "starting" if settings.PRICE_FEED_IN_PROCESS else "none"}
+    state = status.state(now_ms(), settings.PRICE_MAX_AGE_SECONDS * 1000)
+    return {"ok": state != "stale", "state": state, "source": status.source, "age_ms": now_ms() - status.updated_ts}
