@@ -7,13 +7,19 @@ from collections.abc import AsyncIterator
 import pytest
 
 
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    """Users are created in many tests; a slow hasher there buys nothing."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
-def owner(django_user_model):  # type: ignore[no-untyped-def]
+def owner(django_user_model):
     return django_user_model.objects.create_user(username="owner", password="owner-password-1")
 
 
 @pytest.fixture
-def other_user(django_user_model):  # type: ignore[no-untyped-def]
+def other_user(django_user_model):
     return django_user_model.objects.create_user(username="other", password="other-password-1")
 
 

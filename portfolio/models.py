@@ -4,7 +4,10 @@ from django.db.models import Q
 
 from pricefeed.models import Symbol
 
-MONEY = {"max_digits": 40, "decimal_places": 18}
+
+def money_field(**options: object) -> models.DecimalField:
+    """Quantities, prices and amounts: NUMERIC(40, 18) in PostgreSQL, enough for any crypto pair."""
+    return models.DecimalField(max_digits=40, decimal_places=18, **options)  # type: ignore[arg-type]
 
 
 class Position(models.Model):
@@ -18,9 +21,9 @@ class Position(models.Model):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="positions")
     symbol = models.ForeignKey(Symbol, on_delete=models.PROTECT, db_column="symbol", related_name="+")
     status = models.CharField(max_length=6, choices=Status.choices, default=Status.OPEN)
-    quantity = models.DecimalField(**MONEY)
-    cost_basis = models.DecimalField(**MONEY)
-    realized_pnl = models.DecimalField(**MONEY, default=0)
+    quantity = money_field()
+    cost_basis = money_field()
+    realized_pnl = money_field(default=0)
     opened_at = models.DateTimeField()
     closed_at = models.DateTimeField(null=True, blank=True)
 

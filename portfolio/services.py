@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
@@ -11,7 +11,7 @@ from pricefeed.models import Symbol
 
 
 @transaction.atomic
-def demo_positions_seed(*, user: AbstractBaseUser, holdings: list[tuple[str, Decimal, Decimal]]) -> list[Position]:
+def demo_positions_seed(*, user: User, holdings: list[tuple[str, Decimal, Decimal]]) -> list[Position]:
     """Give a user open positions (symbol, signed quantity, entry price) if they hold none yet.
 
     Demo data only: real positions come from order fills.

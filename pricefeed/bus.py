@@ -13,7 +13,7 @@ import contextlib
 import logging
 import weakref
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Sequence
 from functools import cache
 
 import redis
@@ -150,7 +150,7 @@ class MemoryPriceBus(PriceBus):
             self._queues.discard(queue)
 
 
-def _decode_ticks(names: list[str], raws: list[bytes | None]) -> dict[str, Tick]:
+def _decode_ticks(names: list[str], raws: Sequence[bytes | str | None]) -> dict[str, Tick]:
     ticks: dict[str, Tick] = {}
     for name, raw in zip(names, raws, strict=True):
         if raw is None:
@@ -173,5 +173,5 @@ def _decode_batch(raw: bytes) -> Batch | None:
 @cache
 def get_bus() -> PriceBus:
     if settings.PRICE_BUS == "redis":
-        return RedisPriceBus(settings.REDIS_URL, settings.PRICE_TTL_SECONDS)
+        return RedisPriceBus(str(settings.REDIS_URL), settings.PRICE_TTL_SECONDS)
     return MemoryPriceBus()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import secrets
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -111,6 +112,9 @@ TEMPLATES = [
 
 # --- Data stores -------------------------------------------------------------------------------
 
+DATABASES: dict[str, dict[str, Any]]
+CACHES: dict[str, dict[str, Any]]
+CHANNEL_LAYERS: dict[str, dict[str, Any]]
 if EMBEDDED:
     VAR_DIR.mkdir(parents=True, exist_ok=True)
     DATABASES = {
@@ -125,10 +129,12 @@ if EMBEDDED:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 else:
     DATABASES = {
-        "default": dj_database_url.parse(
-            str(DATABASE_URL),
-            conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60, minimum=0),
-            conn_health_checks=True,
+        "default": dict(
+            dj_database_url.parse(
+                str(DATABASE_URL),
+                conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60, minimum=0),
+                conn_health_checks=True,
+            )
         )
     }
     if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":

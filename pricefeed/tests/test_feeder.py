@@ -73,8 +73,9 @@ async def test_the_feeder_publishes_one_batch_per_interval_with_the_latest_value
         assert len(symbols) == len(set(symbols))  # one tick per symbol per batch
     latest = {t.symbol: t for b in batches for t in b.ticks}
     assert bus.get_many(latest) == latest  # the store holds what the last batches said
-    assert bus.feed_status() is not None
-    assert bus.feed_status().source == "simulated"
+    status = bus.feed_status()
+    assert status is not None
+    assert status.source == "simulated"
 
 
 def test_the_wire_form_round_trips_exactly():

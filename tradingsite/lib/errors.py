@@ -15,7 +15,7 @@ from rest_framework.views import exception_handler
 class ApplicationError(Exception):
     """A refusal the client can act on: a stable machine code, a human message, optional details."""
 
-    http_status = status.HTTP_422_UNPROCESSABLE_ENTITY
+    http_status: int = status.HTTP_422_UNPROCESSABLE_ENTITY
 
     def __init__(
         self, code: str, message: str, details: dict[str, Any] | None = None, *, http_status: int | None = None

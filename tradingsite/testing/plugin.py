@@ -46,6 +46,9 @@ def pytest_load_initial_conftests(early_config: pytest.Config, parser: pytest.Pa
         SECRET_KEY="test-only-secret-key-never-used-in-production",
         ALLOWED_HOSTS="testserver,127.0.0.1,localhost",
         DEBUG="0",
+        # Async code reaches the database from executor threads; closing after each use keeps no
+        # connection open into the test database when it is dropped.
+        DATABASE_CONN_MAX_AGE="0",
     )
 
 
@@ -91,7 +94,7 @@ def redis_client(services_started: bool) -> Iterator[object]:
 
     if not services_started:
         pytest.fail("this test needs Redis: do not run it with -m unit")
-    client = redis.Redis.from_url(settings.REDIS_URL)
+    client = redis.Redis.from_url(str(settings.REDIS_URL))
     client.flushdb()
     yield client
     client.close()

@@ -85,5 +85,5 @@ class Command(BaseCommand):
             )
             self.stdout.flush()
 
-        reactor.callLater(0, announce)  # type: ignore[attr-defined]  # runs on the running loop
+        reactor.callLater(0, announce)  # type: ignore[arg-type]  # runs on the running loop
         server.run()

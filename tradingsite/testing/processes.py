@@ -1,0 +1,85 @@
+"""Helpers for tests that run the project's own processes (servers, the feeder, `make run`)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+VENV_BIN = str(Path(sys.executable).parent)
+
+
+def procfile_command(name: str) -> list[str]:
+    """A Procfile line as the process manager runs it: through sh (for ${VAR:-default}), exec'd so
+    that signals reach the process itself."""
+    for line in (ROOT / "Procfile").read_text().splitlines():
+        key, _, command = line.partition(":")
+        if key.strip() == name:
+            return ["/bin/sh", "-c", f"exec {command.strip()}"]
+    raise KeyError(f"no {name!r} process in the Procfile")
+
+
+class Process:
+    """A child in its own process group, its output collected line by line on a thread."""
+
+    def __init__(self, command: list[str], *, env: dict[str, str], cwd: Path = ROOT):
+        self.lines: list[str] = []
+        self.proc = subprocess.Popen(
+            command,
+            cwd=cwd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
+        threading.Thread(target=self._collect, daemon=True).start()
+
+    def _collect(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.append(line.rstrip("\n"))
+
+    @property
+    def output(self) -> str:
+        return "\n".join(self.lines)
+
+    def wait_for_line(self, needle: str, timeout: float) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for line in list(self.lines):
+                if needle in line:
+                    return line
+            if self.proc.poll() is not None:
+                raise AssertionError(
+                    f"process exited ({self.proc.returncode}) before printing {needle!r}:\n{self.output}"
+                )
+            time.sleep(0.1)
+        raise AssertionError(f"no {needle!r} after {timeout:.0f}s:\n{self.output[-5000:]}")
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 10) -> int:
+        if self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(5)
+        return self.proc.returncode
+
+
+def base_env(**extra: str) -> dict[str, str]:
+    """A clean environment: no project variables leak in from the test session."""
+    keep = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "PIP_CACHE_DIR", "PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL")
+    env = {k: os.environ[k] for k in keep if k in os.environ}
+    env.setdefault("PATH", "/usr/local/bin:/usr/bin:/bin")
+    return {**env, **extra}
