@@ -14,9 +14,13 @@ import json
 import logging
 from typing import Any
 
+from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 
+from accounts.services import session_group
+from accounts.sessions import policy
+from accounts.sessions.repository import get_repository
 from portfolio import domain
 from portfolio.domain import Holding, Marked
 from portfolio.payloads import position_marks_payload, position_payload, totals_payload
@@ -27,6 +31,7 @@ from pricefeed.hub import hub
 logger = logging.getLogger(__name__)
 
 MAX_CLIENT_MESSAGE_BYTES = 4096
+CLOSE_SESSION_ENDED = 4401
 
 
 def user_group(user_id: int) -> str:
@@ -39,6 +44,7 @@ class PortfolioConsumer(AsyncWebsocketConsumer):
     holdings: dict[str, Holding]
     marks: dict[str, Marked]
     sender: asyncio.Task[None] | None = None
+    session_timer: asyncio.TimerHandle | None = None
 
     async def connect(self) -> None:
         user = self.scope.get("user")
@@ -46,12 +52,17 @@ class PortfolioConsumer(AsyncWebsocketConsumer):
             await self.close()  # before accept: the handshake is refused with HTTP 403
             return
         self.user_id = user.pk
+        self.session_key: str = self.scope["session_key"]
+        self.groups_joined = [user_group(self.user_id), session_group(policy.public_id(self.session_key))]
         self.holdings, self.marks = {}, {}
         self.dirty: set[str] = set()
         self.wake = asyncio.Event()
         hub.ensure_started()
-        await self.channel_layer.group_add(user_group(self.user_id), self.channel_name)
+        for group in self.groups_joined:
+            await self.channel_layer.group_add(group, self.channel_name)
         await self.accept()
+        if not await self.check_session():
+            return
         await self.reload_and_snapshot()
         self.sender = asyncio.create_task(self.send_changes_forever())
 
@@ -59,11 +70,14 @@ class PortfolioConsumer(AsyncWebsocketConsumer):
         if not hasattr(self, "user_id"):
             return
         hub.unregister(self, self.holdings)
+        if self.session_timer is not None:
+            self.session_timer.cancel()
         if self.sender is not None:
             self.sender.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self.sender
-        await self.channel_layer.group_discard(user_group(self.user_id), self.channel_name)
+        for group in self.groups_joined:
+            await self.channel_layer.group_discard(group, self.channel_name)
 
     # --- client → server ------------------------------------------------------------------------
 
@@ -85,6 +99,26 @@ class PortfolioConsumer(AsyncWebsocketConsumer):
             await self.send_error("message_type_unknown", f"unknown message type {kind!r}")
 
     # --- channel layer events ---------------------------------------------------------------------
+
+    async def session_ended(self, event: dict[str, Any]) -> None:
+        """Logout, password change, revocation or admin force-logout, from any web process."""
+        await self.close(code=CLOSE_SESSION_ENDED)
+
+    async def check_session(self) -> bool:
+        """Close when the session has expired (idle or absolute), else look again at its deadline:
+        HTTP requests elsewhere may have pushed it later. Socket traffic does not keep it alive."""
+        self.session_timer = None
+        record = await sync_to_async(get_repository().get, thread_sensitive=False)(self.session_key)
+        if record is None:
+            await self.close(code=CLOSE_SESSION_ENDED)
+            return False
+        delay = max(0.05, record.deadline - policy.now())
+        loop = asyncio.get_running_loop()
+        self.session_timer = loop.call_later(delay, self._schedule_session_check)
+        return True
+
+    def _schedule_session_check(self) -> None:
+        self.session_check = asyncio.get_running_loop().create_task(self.check_session())
 
     async def portfolio_changed(self, event: dict[str, Any]) -> None:
         """The user's positions changed (a fill): reload them and send a fresh snapshot."""

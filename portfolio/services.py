@@ -2,10 +2,10 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
+from accounts.models import User
 from portfolio.models import Position
 from pricefeed.models import Symbol
 

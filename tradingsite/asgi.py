@@ -7,10 +7,9 @@ from django.core.asgi import get_asgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tradingsite.settings")
 django_asgi_app = get_asgi_application()  # first: sets Django up before anything imports models
 
-from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
+from accounts.ws import OriginValidator, SessionAuthMiddleware  # noqa: E402
 from portfolio.routing import websocket_urlpatterns  # noqa: E402
 from pricefeed.hub import PriceHubMiddleware  # noqa: E402
 
@@ -18,7 +17,7 @@ application = PriceHubMiddleware(
     ProtocolTypeRouter(
         {
             "http": django_asgi_app,
-            "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+            "websocket": OriginValidator(SessionAuthMiddleware(URLRouter(websocket_urlpatterns))),
         }
     )
 )

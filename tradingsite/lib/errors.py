@@ -27,6 +27,11 @@ class ApplicationError(Exception):
         if http_status is not None:
             self.http_status = http_status
 
+    @property
+    def headers(self) -> dict[str, str]:
+        retry_after = self.details.get("retry_after")
+        return {"Retry-After": str(int(retry_after))} if retry_after is not None else {}
+
     def as_body(self) -> dict[str, Any]:
         return error_body(self.code, self.message, self.details)
 
@@ -51,7 +56,7 @@ _DRF_CODES = {
 
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     if isinstance(exc, ApplicationError):
-        return Response(exc.as_body(), status=exc.http_status)
+        return Response(exc.as_body(), status=exc.http_status, headers=exc.headers)
     response = exception_handler(exc, context)
     if response is None:
         return None  # not a client error: let it surface as a real 500 and be logged
@@ -59,6 +64,9 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
     if isinstance(exc, exceptions.ValidationError):
         details = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
         response.data = error_body(code, "The request is invalid.", details)
+    elif isinstance(exc, exceptions.Throttled):
+        wait = int(response.headers.get("Retry-After", "1"))
+        response.data = error_body(code, f"Too many requests. Try again in {wait} seconds.", {"retry_after": wait})
     else:
         detail = getattr(exc, "detail", str(exc))
         response.data = error_body(code, str(detail))

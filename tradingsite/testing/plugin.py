@@ -46,6 +46,9 @@ def pytest_load_initial_conftests(early_config: pytest.Config, parser: pytest.Pa
         SECRET_KEY="test-only-secret-key-never-used-in-production",
         ALLOWED_HOSTS="testserver,127.0.0.1,localhost",
         DEBUG="0",
+        # Tests speak plain HTTP to the servers they start; HTTPS settings have their own test.
+        SECURE_SSL_REDIRECT="0",
+        SECURE_COOKIES="0",
         # Async code reaches the database from executor threads; closing after each use keeps no
         # connection open into the test database when it is dropped.
         DATABASE_CONN_MAX_AGE="0",
@@ -86,15 +89,25 @@ def services_started(pytestconfig: pytest.Config) -> bool:
     return pytestconfig.stash[_services_key]
 
 
+@pytest.fixture(autouse=True)
+def _empty_redis(services_started: bool) -> None:
+    """Every test starts with an empty Redis (before any other fixture logs someone in)."""
+    if services_started:
+        import redis
+        from django.conf import settings
+
+        with redis.Redis.from_url(str(settings.REDIS_URL)) as client:
+            client.flushdb()
+
+
 @pytest.fixture
 def redis_client(services_started: bool) -> Iterator[object]:
-    """A client of the session's Redis, emptied before the test."""
+    """A client of the session's Redis (emptied before each test)."""
     import redis
     from django.conf import settings
 
     if not services_started:
         pytest.fail("this test needs Redis: do not run it with -m unit")
     client = redis.Redis.from_url(str(settings.REDIS_URL))
-    client.flushdb()
     yield client
     client.close()

@@ -1,40 +1,16 @@
 """Production wiring end to end: real PostgreSQL and Redis, the Procfile's own commands."""
 
-import os
-import secrets
 import subprocess
 import sys
 import time
 
 import httpx
-import psycopg
 import pytest
 
-from tradingsite.testing.processes import ROOT, VENV_BIN, Process, base_env, procfile_command
+from tradingsite.testing.processes import ROOT, Process, procfile_command
 from tradingsite.testing.servers import free_port, wait_for_port
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def production_env(tmp_path, services_started):
-    """A database of its own beside pytest-django's, and the environment a deployment would have."""
-    server_url = os.environ["DATABASE_URL"]
-    name = f"prodcheck_{secrets.token_hex(4)}"
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    env = base_env(
-        PATH=f"{VENV_BIN}:{os.environ['PATH']}",
-        DATABASE_URL=server_url.rsplit("/", 1)[0] + f"/{name}",
-        REDIS_URL=os.environ["REDIS_URL"],
-        SECRET_KEY=secrets.token_urlsafe(50),
-        ALLOWED_HOSTS="127.0.0.1,localhost",
-        VAR_DIR=str(tmp_path),
-        PYTHONUNBUFFERED="1",
-    )
-    yield env
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def manage(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:

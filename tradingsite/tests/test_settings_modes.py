@@ -46,7 +46,7 @@ def test_no_variables_give_the_embedded_demo(tmp_path):
         "bus": "memory",
         "in_process": True,
         "debug": False,
-        "session": "django.contrib.sessions.backends.db",
+        "session": "accounts.sessions.backend",
     }
 
 

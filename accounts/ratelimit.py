@@ -1,0 +1,73 @@
+"""Fixed-window rate limits on the Django cache: Redis in production, so every web process counts
+against the same numbers; an atomic INCR per hit."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import time
+from typing import Any
+
+from django.conf import settings
+from django.core.cache import cache
+from rest_framework.request import Request
+from rest_framework.throttling import BaseThrottle
+
+
+def _window_key(name: str, period: int, at: float) -> tuple[str, float]:
+    window = int(at // period)
+    return f"rl:{name}:{window}", (window + 1) * period - at
+
+
+def retry_after(name: str, limit: int, period: int) -> int | None:
+    """Seconds until `name` may act again, or None if it is under its limit (does not count)."""
+    key, left = _window_key(name, period, time.time())
+    return max(1, math.ceil(left)) if (cache.get(key) or 0) >= limit else None
+
+
+def hit(name: str, limit: int, period: int) -> int | None:
+    """Count one action; seconds to wait if that went over the limit, else None."""
+    key, left = _window_key(name, period, time.time())
+    cache.add(key, 0, period + 1)
+    try:
+        count = cache.incr(key)
+    except ValueError:  # expired between add and incr
+        cache.add(key, 1, period + 1)
+        count = 1
+    return max(1, math.ceil(left)) if count > limit else None
+
+
+def login_keys(username: str, ip: str) -> tuple[str, str]:
+    """Failures count per (username, IP): someone else's failures from elsewhere never lock a user out."""
+    user = hashlib.sha256(username.strip().lower().encode()).hexdigest()[:20]
+    return f"login:{user}:{ip}", f"login-ip:{ip}"
+
+
+def login_retry_after(username: str, ip: str) -> int | None:
+    pair, by_ip = login_keys(username, ip)
+    window = settings.LOGIN_FAILURE_WINDOW
+    waits = [
+        retry_after(pair, settings.LOGIN_FAILURE_LIMIT, window),
+        retry_after(by_ip, settings.LOGIN_FAILURE_IP_LIMIT, window),
+    ]
+    return max((w for w in waits if w is not None), default=None)
+
+
+def login_failed(username: str, ip: str) -> None:
+    pair, by_ip = login_keys(username, ip)
+    hit(pair, settings.LOGIN_FAILURE_LIMIT, settings.LOGIN_FAILURE_WINDOW)
+    hit(by_ip, settings.LOGIN_FAILURE_IP_LIMIT, settings.LOGIN_FAILURE_WINDOW)
+
+
+class UserApiThrottle(BaseThrottle):
+    """`API_RATE_LIMIT` requests per minute per user (per client IP when anonymous)."""
+
+    def allow_request(self, request: Request, view: Any) -> bool:
+        from tradingsite.lib.client_ip import client_ip
+
+        who = f"user:{request.user.pk}" if request.user.is_authenticated else f"ip:{client_ip(request.META)}"
+        self._wait = hit(f"api:{who}", settings.API_RATE_LIMIT, 60)
+        return self._wait is None
+
+    def wait(self) -> float | None:
+        return self._wait
