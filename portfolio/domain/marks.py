@@ -1,4 +1,4 @@
-"""Accounting of positions as pure functions over plain values (ACCOUNTING.md): no ORM, no I/O.
+"""Valuing open positions at a mark price.
 
 Unrealized PnL follows Alpaca's definitions on signed quantities:
 `cost_basis = quantity × avg_entry`, `market_value = quantity × mark`,

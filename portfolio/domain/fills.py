@@ -1,0 +1,140 @@
+"""Applying a fill to a position: the trading view, average cost (ACCOUNTING.md "Positions", "Cash").
+
+Rounding happens in exactly two places, both to MONEY_QUANTUM and both so that totals stay exact:
+- a fee: `quantity × price × fee_rate`; when one order is split in two trades the second part takes
+  what the first did not, so the parts always add up to the fee;
+- the cost released by a partial reduce (`cost_basis × closed / open`, possibly a repeating
+  decimal); the position keeps the exact rest, and the fill that closes it releases all of it. Over a
+  position's life its gross realized PnL is therefore exactly Σ proceeds − Σ costs, and flat is
+  exactly zero.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import ROUND_HALF_EVEN, Context, Decimal, DivisionByZero, InvalidOperation, Overflow, localcontext
+from enum import StrEnum
+
+MONEY_QUANTUM = Decimal("1e-8")
+ZERO = Decimal(0)
+# Wide enough that products of quantities, prices and rates never round before we decide to.
+EXACT = Context(prec=60, rounding=ROUND_HALF_EVEN, traps=[InvalidOperation, DivisionByZero, Overflow])
+
+
+class Side(StrEnum):
+    BUY = "buy"
+    SELL = "sell"
+
+    def sign(self) -> int:
+        return 1 if self is Side.BUY else -1
+
+
+@dataclass(frozen=True, slots=True)
+class Book:
+    """One position's running totals. `quantity` is signed (> 0 long, < 0 short); `cost_basis` is the
+    signed total `quantity × avg entry`; `realized_pnl` is net of every fee paid in the position."""
+
+    quantity: Decimal = ZERO
+    cost_basis: Decimal = ZERO
+    realized_pnl: Decimal = ZERO
+    fees_paid: Decimal = ZERO
+
+    @property
+    def is_flat(self) -> bool:
+        return self.quantity == 0
+
+    @property
+    def avg_entry_price(self) -> Decimal:
+        with localcontext(EXACT):
+            return self.cost_basis / self.quantity
+
+
+@dataclass(frozen=True, slots=True)
+class TradePart:
+    """One trade row: a whole fill, or one of the two halves of a fill that crosses zero."""
+
+    side: Side
+    quantity: Decimal  # > 0
+    price: Decimal
+    fee: Decimal
+    closes: bool  # reduces the open position (True) or opens / adds to one (False)
+    realized_pnl_gross: Decimal | None  # closing parts only
+    realized_pnl_net: Decimal | None
+    cash_delta: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class FillOutcome:
+    parts: tuple[TradePart, ...]
+    closed: Book | None  # the position this fill closed (final totals, quantity 0), if any
+    book: Book  # the open position after the fill; Book() when flat
+    cash_delta: Decimal  # BUY: −(notional + fee), SELL: notional − fee
+
+
+def fee_for(quantity: Decimal, price: Decimal, fee_rate: Decimal) -> Decimal:
+    with localcontext(EXACT):
+        return (quantity * price * fee_rate).quantize(MONEY_QUANTUM, ROUND_HALF_EVEN)
+
+
+def split_fee(fee: Decimal, part: Decimal, whole: Decimal) -> tuple[Decimal, Decimal]:
+    """The fee of `part` out of `whole`, pro rata, and the rest: the two always sum to `fee`."""
+    with localcontext(EXACT):
+        first = fee if part == whole else (fee * part / whole).quantize(MONEY_QUANTUM, ROUND_HALF_EVEN)
+        return first, fee - first
+
+
+def apply_fill(book: Book, side: Side, quantity: Decimal, price: Decimal, fee_rate: Decimal) -> FillOutcome:
+    if quantity <= 0 or price <= 0:
+        raise ValueError("a fill needs a positive quantity and price")
+    fee = fee_for(quantity, price, fee_rate)
+    if book.is_flat or (book.quantity > 0) == (side is Side.BUY):
+        part, after = _add(book, side, quantity, price, fee)
+        return FillOutcome((part,), None, after, part.cash_delta)
+    open_quantity = abs(book.quantity)
+    if quantity <= open_quantity:
+        part, after = _reduce(book, side, quantity, price, fee)
+        closed = after if after.is_flat else None
+        return FillOutcome((part,), closed, Book() if closed else after, part.cash_delta)
+    # Crossing zero: close what is open, open the rest on the other side, at the same price.
+    close_fee, open_fee = split_fee(fee, open_quantity, quantity)
+    closing, closed = _reduce(book, side, open_quantity, price, close_fee)
+    opening, after = _add(Book(), side, quantity - open_quantity, price, open_fee)
+    return FillOutcome((closing, opening), closed, after, closing.cash_delta + opening.cash_delta)
+
+
+def _cash_delta(side: Side, quantity: Decimal, price: Decimal, fee: Decimal) -> Decimal:
+    with localcontext(EXACT):
+        return -side.sign() * quantity * price - fee
+
+
+def _add(book: Book, side: Side, quantity: Decimal, price: Decimal, fee: Decimal) -> tuple[TradePart, Book]:
+    with localcontext(EXACT):
+        signed = side.sign() * quantity
+        after = Book(
+            quantity=book.quantity + signed,
+            cost_basis=book.cost_basis + signed * price,
+            realized_pnl=book.realized_pnl - fee,  # an opening fee is charged when paid
+            fees_paid=book.fees_paid + fee,
+        )
+    part = TradePart(side, quantity, price, fee, False, None, None, _cash_delta(side, quantity, price, fee))
+    return part, after
+
+
+def _reduce(book: Book, side: Side, quantity: Decimal, price: Decimal, fee: Decimal) -> tuple[TradePart, Book]:
+    with localcontext(EXACT):
+        open_quantity = abs(book.quantity)
+        if quantity == open_quantity:
+            released = book.cost_basis
+        else:
+            released = (book.cost_basis * quantity / open_quantity).quantize(MONEY_QUANTUM, ROUND_HALF_EVEN)
+        closed_signed = quantity if book.quantity > 0 else -quantity
+        # LONG: closed × fill − released cost; SHORT: the same with both signs negative.
+        gross = closed_signed * price - released
+        after = Book(
+            quantity=book.quantity - closed_signed,
+            cost_basis=book.cost_basis - released,
+            realized_pnl=book.realized_pnl + gross - fee,
+            fees_paid=book.fees_paid + fee,
+        )
+    part = TradePart(side, quantity, price, fee, True, gross, gross - fee, _cash_delta(side, quantity, price, fee))
+    return part, after
