@@ -120,6 +120,10 @@ class PortfolioConsumer(AsyncWebsocketConsumer):
     def _schedule_session_check(self) -> None:
         self.session_check = asyncio.get_running_loop().create_task(self.check_session())
 
+    async def order_updated(self, event: dict[str, Any]) -> None:
+        """One of the user's orders changed status (filled, rejected, expired)."""
+        await self.send_frame("order", order=event["order"])
+
     async def portfolio_changed(self, event: dict[str, Any]) -> None:
         """The user's positions changed (a fill): reload them and send a fresh snapshot."""
         await self.reload_and_snapshot()

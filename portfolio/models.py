@@ -23,7 +23,9 @@ class Position(models.Model):
     status = models.CharField(max_length=6, choices=Status.choices, default=Status.OPEN)
     quantity = money_field()
     cost_basis = money_field()
-    realized_pnl = money_field(default=0)
+    realized_pnl = money_field(default=0)  # net of every fee paid in this position
+    fees_paid = money_field(default=0)
+    exit_price = money_field(null=True, blank=True)  # the price of the fill that closed it
     opened_at = models.DateTimeField()
     closed_at = models.DateTimeField(null=True, blank=True)
 
@@ -39,6 +41,89 @@ class Position(models.Model):
                 name="position_open_iff_nonzero",
             ),
         ]
+        indexes = [models.Index(fields=["user", "status", "-opened_at"], name="position_user_status")]
 
     def __str__(self) -> str:
         return f"{self.symbol_id} {self.quantity} ({self.status})"
+
+
+class Account(models.Model):
+    """A user's cash in the quote asset. Locked (SELECT … FOR UPDATE) by every fill of that user, which
+    serializes that user's fills whatever worker runs them."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="account")
+    cash = money_field()
+    quote_asset = models.CharField(max_length=12, default="USDT")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.user_id}: {self.cash} {self.quote_asset}"
+
+
+class Order(models.Model):
+    class Side(models.TextChoices):
+        BUY = "buy"
+        SELL = "sell"
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        FILLED = "filled"
+        REJECTED = "rejected"
+        EXPIRED = "expired"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="orders")
+    client_order_id = models.CharField(max_length=64)
+    symbol = models.ForeignKey(Symbol, on_delete=models.PROTECT, db_column="symbol", related_name="+")
+    side = models.CharField(max_length=4, choices=Side.choices)
+    quantity = money_field()
+    reduce_only = models.BooleanField(default=False)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
+    price = money_field()  # the snapshot the order fills at
+    price_ts = models.BigIntegerField()  # exchange time of that price, ms
+    fee_rate = models.DecimalField(max_digits=12, decimal_places=8)
+    reject_reason = models.CharField(max_length=64, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    filled_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "client_order_id"], name="order_client_id_unique_per_user"),
+            models.CheckConstraint(condition=Q(quantity__gt=0), name="order_quantity_positive"),
+            models.CheckConstraint(condition=Q(price__gt=0), name="order_price_positive"),
+        ]
+        indexes = [
+            models.Index(fields=["user", "-created_at"], name="order_user_created"),
+            # The beat jobs scan pending orders only.
+            models.Index(fields=["created_at"], name="order_pending_created", condition=Q(status="pending")),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.side} {self.quantity} {self.symbol_id} ({self.status})"
+
+
+class Trade(models.Model):
+    """One fill part. Append-only: never updated or deleted (a PostgreSQL trigger refuses both)."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="trades")
+    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="trades")
+    position = models.ForeignKey(Position, on_delete=models.PROTECT, related_name="trades")
+    symbol = models.ForeignKey(Symbol, on_delete=models.PROTECT, db_column="symbol", related_name="+")
+    side = models.CharField(max_length=4, choices=Order.Side.choices)
+    quantity = money_field()
+    price = money_field()
+    fee = money_field()
+    fee_currency = models.CharField(max_length=12)
+    realized_pnl_gross = money_field(null=True, blank=True)
+    realized_pnl_net = money_field(null=True, blank=True)
+    executed_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-executed_at", "-id"]
+        indexes = [models.Index(fields=["user", "-executed_at", "-id"], name="trade_user_time")]
+        constraints = [models.CheckConstraint(condition=Q(quantity__gt=0), name="trade_quantity_positive")]
+
+    def __str__(self) -> str:
+        return f"{self.side} {self.quantity} {self.symbol_id} @ {self.price}"

@@ -3,10 +3,15 @@ the same field names and the same numbers for the same prices (ARCHITECTURE §5.
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
 
-from portfolio.domain import Holding, Marked, Totals, decimal_str
+from portfolio.domain import Holding, Marked, Totals, decimal_str, mark
 from pricefeed.domain import Tick
+
+if TYPE_CHECKING:
+    from portfolio.models import Order, Position, Trade
 
 
 def position_payload(holding: Holding, tick: Tick | None, marked: Marked | None) -> dict[str, Any]:
@@ -56,3 +61,102 @@ def totals_payload(totals: Totals, *, priced: int, positions: int) -> dict[str, 
         "positions": positions,
         "priced_positions": priced,
     }
+
+
+def _opt(value: Decimal | None) -> str | None:
+    return None if value is None else decimal_str(value)
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def order_payload(order: Order) -> dict[str, Any]:
+    return {
+        "id": order.pk,
+        "client_order_id": order.client_order_id,
+        "symbol": order.symbol_id,
+        "side": order.side,
+        "quantity": decimal_str(order.quantity),
+        "reduce_only": order.reduce_only,
+        "status": order.status,
+        "price": decimal_str(order.price),
+        "price_ts": order.price_ts,
+        "fee_rate": decimal_str(order.fee_rate),
+        "reject_reason": order.reject_reason or None,
+        "created_at": _iso(order.created_at),
+        "filled_at": _iso(order.filled_at),
+    }
+
+
+TRADE_FIELDS = [
+    "id",
+    "order_id",
+    "client_order_id",
+    "position_id",
+    "symbol",
+    "side",
+    "quantity",
+    "price",
+    "fee",
+    "fee_currency",
+    "realized_pnl_gross",
+    "realized_pnl_net",
+    "executed_at",
+]
+
+
+def trade_payload(trade: Trade) -> dict[str, Any]:
+    return {
+        "id": trade.pk,
+        "order_id": trade.order_id,
+        "client_order_id": trade.order.client_order_id,
+        "position_id": trade.position_id,
+        "symbol": trade.symbol_id,
+        "side": trade.side,
+        "quantity": decimal_str(trade.quantity),
+        "price": decimal_str(trade.price),
+        "fee": decimal_str(trade.fee),
+        "fee_currency": trade.fee_currency,
+        "realized_pnl_gross": _opt(trade.realized_pnl_gross),
+        "realized_pnl_net": _opt(trade.realized_pnl_net),
+        "executed_at": _iso(trade.executed_at),
+    }
+
+
+def position_model_payload(position: Position, tick: Tick | None) -> dict[str, Any]:
+    """A stored position, open or closed, in the same shape as the WebSocket's."""
+    if position.status == "open":
+        holding = Holding(
+            position.pk,
+            position.symbol_id,
+            position.quantity,
+            position.cost_basis,
+            position.realized_pnl,
+            position.opened_at,
+        )
+        marked = mark(holding, tick.price) if tick else None
+        body = position_payload(holding, tick, marked)
+    else:
+        body = {
+            "id": position.pk,
+            "symbol": position.symbol_id,
+            "status": "closed",
+            "side": None,
+            "quantity": "0",
+            "avg_entry_price": None,
+            "cost_basis": "0",
+            "realized_pnl": decimal_str(position.realized_pnl),
+            "opened_at": _iso(position.opened_at),
+            "current_price": None,
+            "price_ts": None,
+            "market_value": "0",
+            "unrealized_pnl": "0",
+            "unrealized_pnl_percent": "0",
+        }
+    body.update(
+        fees_paid=decimal_str(position.fees_paid),
+        exit_price=_opt(position.exit_price),
+        closed_at=_iso(position.closed_at),
+    )
+    return body

@@ -1,5 +1,19 @@
-from portfolio.domain import Holding
-from portfolio.models import Position
+"""Reads of the trading core: plain values and payloads, a fixed number of queries each."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.db.models import QuerySet, Sum
+
+from portfolio import domain
+from portfolio.domain import Holding, decimal_str
+from portfolio.models import Account, Order, Position, Trade
+from portfolio.payloads import position_model_payload, totals_payload
+from pricefeed.bus import get_bus
+from pricefeed.domain import Tick
 
 
 def holding_list(*, user_id: int) -> list[Holding]:
@@ -10,3 +24,72 @@ def holding_list(*, user_id: int) -> list[Holding]:
         .values_list("id", "symbol_id", "quantity", "cost_basis", "realized_pnl", "opened_at")
     )
     return [Holding(*row) for row in rows]
+
+
+def position_list(*, user_id: int, status: str = "open") -> list[dict[str, Any]]:
+    positions = Position.objects.filter(user_id=user_id).order_by("symbol_id", "-opened_at")
+    if status != "all":
+        positions = positions.filter(status=status)
+    rows = list(positions)
+    ticks = get_bus().get_many({p.symbol_id for p in rows if p.status == Position.Status.OPEN})
+    return [position_model_payload(p, ticks.get(p.symbol_id)) for p in rows]
+
+
+def position_get(*, user_id: int, symbol: str) -> dict[str, Any] | None:
+    position = Position.objects.filter(user_id=user_id, symbol_id=symbol, status=Position.Status.OPEN).first()
+    if position is None:
+        return None
+    return position_model_payload(position, get_bus().get_many([symbol]).get(symbol))
+
+
+def _marked(user_id: int) -> tuple[list[Holding], dict[str, Tick], list[tuple[Holding, domain.Marked]]]:
+    holdings = holding_list(user_id=user_id)
+    ticks = get_bus().get_many({h.symbol for h in holdings})
+    # Without any price, a position is valued at its entry (no unrealized PnL) rather than left out.
+    pairs = [(h, domain.mark(h, ticks[h.symbol].price if h.symbol in ticks else h.avg_entry_price)) for h in holdings]
+    return holdings, ticks, pairs
+
+
+def portfolio_summary(*, user_id: int) -> dict[str, Any]:
+    holdings, ticks, pairs = _marked(user_id)
+    priced = [(h, m) for h, m in pairs if h.symbol in ticks]
+    return totals_payload(domain.totals(priced), priced=len(priced), positions=len(holdings))
+
+
+def account_summary(*, user_id: int) -> dict[str, Any]:
+    account = Account.objects.filter(user_id=user_id).first()
+    cash = account.cash if account else settings.STARTING_BALANCE
+    _, _, pairs = _marked(user_id)
+    market_value = sum((m.market_value for _, m in pairs), Decimal(0))
+    exposure = sum((abs(m.market_value) for _, m in pairs), Decimal(0))
+    equity = cash + market_value
+    realized = Position.objects.filter(user_id=user_id).aggregate(total=Sum("realized_pnl"))["total"] or Decimal(0)
+    return {
+        "cash": decimal_str(cash),
+        "equity": decimal_str(equity),
+        "buying_power": decimal_str(max(Decimal(0), equity * settings.MAX_LEVERAGE - exposure)),
+        "gross_exposure": decimal_str(exposure),
+        "realized_pnl": decimal_str(realized),
+        "fee_rate": decimal_str(settings.FEE_RATE),
+        "quote_asset": settings.QUOTE_ASSET,
+    }
+
+
+def order_queryset(*, user_id: int, status: str | None = None, symbol: str | None = None) -> QuerySet[Order]:
+    orders = Order.objects.filter(user_id=user_id)
+    if status:
+        orders = orders.filter(status=status)
+    if symbol:
+        orders = orders.filter(symbol_id=symbol)
+    return orders
+
+
+def trade_queryset(*, user_id: int, symbol: str | None = None, start: Any = None, end: Any = None) -> QuerySet[Trade]:
+    trades = Trade.objects.filter(user_id=user_id).select_related("order")
+    if symbol:
+        trades = trades.filter(symbol_id=symbol)
+    if start:
+        trades = trades.filter(executed_at__gte=start)
+    if end:
+        trades = trades.filter(executed_at__lt=end)
+    return trades

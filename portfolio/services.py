@@ -1,13 +1,398 @@
+"""Writes of the trading core (ARCHITECTURE §6). Nothing else saves Order, Position, Trade or Account.
+
+Acceptance (`order_place`, in the request): validate, read the price from the price store, check
+buying power under the account's row lock, insert the pending order, commit, enqueue on commit.
+Execution (`order_execute`, in a Celery worker): lock the order, the account and the position, apply
+the fill (portfolio.domain.fills), write trades, positions and cash in one transaction. Running it
+twice changes nothing the second time.
+"""
+
 from __future__ import annotations
 
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
 from decimal import Decimal
 
-from django.db import transaction
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.conf import settings
+from django.db import IntegrityError, transaction
 from django.utils import timezone
+from rest_framework import status as http
 
 from accounts.models import User
-from portfolio.models import Position
+from portfolio.domain.fills import Book, FillOutcome, Side, apply_fill
+from portfolio.domain.orders import RuleViolation, check_buying_power, check_lot, check_notional, parse_quantity
+from portfolio.models import Account, Order, Position, Trade
+from portfolio.payloads import order_payload
+from pricefeed.bus import get_bus
+from pricefeed.domain import Tick, now_ms
 from pricefeed.models import Symbol
+from tradingsite.lib.errors import ApplicationError
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRequest:
+    symbol: str
+    side: str
+    quantity: str
+    client_order_id: str | None = None
+    reduce_only: bool = False
+
+
+def _violation(error: RuleViolation, status: int = http.HTTP_422_UNPROCESSABLE_ENTITY) -> ApplicationError:
+    return ApplicationError(error.code, error.message, error.details, http_status=status)
+
+
+# --- accounts ------------------------------------------------------------------------------------
+
+
+def account_for_update(*, user_id: int) -> Account:
+    """The user's account row, locked until the end of the transaction (created on first use)."""
+    account = Account.objects.select_for_update().filter(user_id=user_id).first()
+    if account is not None:
+        return account
+    try:
+        with transaction.atomic():
+            Account.objects.create(user_id=user_id, cash=settings.STARTING_BALANCE, quote_asset=settings.QUOTE_ASSET)
+    except IntegrityError:
+        pass  # created concurrently
+    return Account.objects.select_for_update().get(user_id=user_id)
+
+
+# --- acceptance ----------------------------------------------------------------------------------
+
+
+def order_place(*, user: User, request: OrderRequest) -> tuple[Order, bool]:
+    """Returns (order, created). The same client_order_id with the same body returns the original."""
+    client_order_id = request.client_order_id or uuid.uuid4().hex
+    try:
+        quantity = parse_quantity(request.quantity)
+    except RuleViolation as error:
+        raise _violation(error, http.HTTP_400_BAD_REQUEST) from None
+    side = Side(request.side)
+    existing = Order.objects.filter(user=user, client_order_id=client_order_id).first()
+    if existing is not None:
+        return _same_order(existing, request, quantity), False
+    symbol = _tradable_symbol(request.symbol)
+    tick = _fresh_price(symbol.symbol)
+    try:
+        check_lot(quantity, step_size=symbol.step_size, min_qty=symbol.min_qty)
+        check_notional(quantity, tick.price, min_notional=symbol.min_notional)
+    except RuleViolation as error:
+        raise _violation(error) from None
+    try:
+        with transaction.atomic():
+            order = _insert_order(user, client_order_id, symbol, side, quantity, tick, request.reduce_only)
+    except IntegrityError:
+        # A concurrent request with the same client_order_id won the insert.
+        existing = Order.objects.get(user=user, client_order_id=client_order_id)
+        return _same_order(existing, request, quantity), False
+    return order, True
+
+
+def _insert_order(
+    user: User, client_order_id: str, symbol: Symbol, side: Side, quantity: Decimal, tick: Tick, reduce_only: bool
+) -> Order:
+    account = account_for_update(user_id=user.pk)  # serializes this user's acceptances
+    held = _open_quantities(user.pk)
+    try:
+        if reduce_only:
+            _check_reduce_only(held.get(symbol.symbol, Decimal(0)), side, quantity)
+        else:
+            check_buying_power(
+                cash=account.cash,
+                positions=held,
+                prices=_marks(user.pk, held, {symbol.symbol: tick.price}),
+                symbol=symbol.symbol,
+                side=side,
+                quantity=quantity,
+                fee_rate=settings.FEE_RATE,
+                max_leverage=settings.MAX_LEVERAGE,
+            )
+    except RuleViolation as error:
+        raise _violation(error) from None
+    order = Order.objects.create(
+        user=user,
+        client_order_id=client_order_id,
+        symbol=symbol,
+        side=side.value,
+        quantity=quantity,
+        reduce_only=reduce_only,
+        price=tick.price,
+        price_ts=tick.event_ts,
+        fee_rate=settings.FEE_RATE,
+    )
+    transaction.on_commit(lambda: _enqueue(order.pk))
+    return order
+
+
+def _enqueue(order_id: int) -> None:
+    from portfolio.tasks import order_execute
+
+    try:
+        order_execute.delay(order_id)
+    except Exception:
+        # The order is committed: beat hands it to the workers again (orders_requeue_stale).
+        logger.exception("could not enqueue order %s; beat will retry", order_id)
+
+
+def _same_order(existing: Order, request: OrderRequest, quantity: Decimal) -> Order:
+    same = (
+        existing.symbol_id == request.symbol
+        and existing.side == request.side
+        and existing.quantity == quantity
+        and existing.reduce_only == request.reduce_only
+    )
+    if not same:
+        raise ApplicationError(
+            "client_order_id_conflict",
+            "This client_order_id was already used for a different order.",
+            {"order_id": existing.pk},
+        )
+    return existing
+
+
+def _tradable_symbol(name: str) -> Symbol:
+    symbol = Symbol.objects.filter(pk=name).first()
+    if symbol is None:
+        raise ApplicationError("symbol_unknown", f"Unknown symbol {name!r}.", {"symbol": name})
+    if symbol.status != Symbol.Status.TRADING:
+        raise ApplicationError("symbol_halted", f"{name} is not trading ({symbol.status}).", {"symbol": name})
+    return symbol
+
+
+def _fresh_price(symbol: str) -> Tick:
+    tick = get_bus().get_many([symbol]).get(symbol)
+    max_age_ms = settings.PRICE_MAX_AGE_SECONDS * 1000
+    if tick is None or now_ms() - tick.received_ts > max_age_ms:
+        raise ApplicationError(
+            "price_stale",
+            f"No price for {symbol} newer than {settings.PRICE_MAX_AGE_SECONDS}s: try again shortly.",
+            {"symbol": symbol, "price_ts": tick.event_ts if tick else None},
+        )
+    return tick
+
+
+def _open_quantities(user_id: int) -> dict[str, Decimal]:
+    rows = Position.objects.filter(user_id=user_id, status=Position.Status.OPEN).values_list("symbol_id", "quantity")
+    return dict(rows)
+
+
+def _marks(user_id: int, held: dict[str, Decimal], known: dict[str, Decimal]) -> dict[str, Decimal]:
+    """Prices to value the user's positions: the order's snapshot, else the store, else the entry."""
+    missing = [s for s in held if s not in known]
+    prices = dict(known)
+    prices.update({s: t.price for s, t in get_bus().get_many(missing).items()})
+    for position in Position.objects.filter(user_id=user_id, status=Position.Status.OPEN, symbol_id__in=missing):
+        prices.setdefault(position.symbol_id, position.cost_basis / position.quantity)
+    return prices
+
+
+def _check_reduce_only(open_quantity: Decimal, side: Side, quantity: Decimal) -> None:
+    closing_side = Side.SELL if open_quantity > 0 else Side.BUY
+    if open_quantity == 0 or side is not closing_side or quantity > abs(open_quantity):
+        raise RuleViolation(
+            "position_insufficient",
+            "A close can only reduce an open position, by at most its quantity.",
+            {"open_quantity": f"{open_quantity.normalize():f}"},
+        )
+
+
+# --- execution (Celery worker) ---------------------------------------------------------------------
+
+
+def order_execute(*, order_id: int) -> Order:
+    with transaction.atomic():
+        order = Order.objects.select_for_update().get(pk=order_id)
+        if order.status != Order.Status.PENDING:
+            return order  # already done: a redelivered or requeued task changes nothing
+        if timezone.now() - order.created_at > timedelta(seconds=settings.ORDER_TTL_SECONDS):
+            return _finish(order, Order.Status.EXPIRED, "order_expired")
+        account = account_for_update(user_id=order.user_id)
+        position = (
+            Position.objects.select_for_update()
+            .filter(user_id=order.user_id, symbol_id=order.symbol_id, status=Position.Status.OPEN)
+            .first()
+        )
+        side = Side(order.side)
+        try:
+            _recheck(order, account, position, side)
+        except RuleViolation as error:
+            return _finish(order, Order.Status.REJECTED, error.code)
+        book = _book(position)
+        outcome = apply_fill(book, side, order.quantity, order.price, order.fee_rate)
+        _record_fill(order, position, outcome)
+        account.cash += outcome.cash_delta
+        account.save(update_fields=["cash", "updated_at"])
+        return _finish(order, Order.Status.FILLED, "")
+
+
+def _recheck(order: Order, account: Account, position: Position | None, side: Side) -> None:
+    held = _open_quantities(order.user_id)
+    if order.reduce_only:
+        _check_reduce_only(position.quantity if position else Decimal(0), side, order.quantity)
+        return
+    check_buying_power(
+        cash=account.cash,
+        positions=held,
+        prices=_marks(order.user_id, held, {order.symbol_id: order.price}),
+        symbol=order.symbol_id,
+        side=side,
+        quantity=order.quantity,
+        fee_rate=order.fee_rate,
+        max_leverage=settings.MAX_LEVERAGE,
+    )
+
+
+def _book(position: Position | None) -> Book:
+    if position is None:
+        return Book()
+    return Book(position.quantity, position.cost_basis, position.realized_pnl, position.fees_paid)
+
+
+def _record_fill(order: Order, position: Position | None, outcome: FillOutcome) -> None:
+    """One trade per part. A fill that closes the position closes that record; what it opens beyond
+    zero (a crossing fill) is a new position record."""
+    now = timezone.now()
+    targets: list[Position] = []
+    if outcome.closed is not None:
+        assert position is not None
+        _apply_book(position, outcome.closed)
+        position.status, position.closed_at, position.exit_price = Position.Status.CLOSED, now, order.price
+        position.save()
+        targets.append(position)
+        position = None
+    if not outcome.book.is_flat:
+        position = position or Position(user_id=order.user_id, symbol_id=order.symbol_id, opened_at=now)
+        _apply_book(position, outcome.book)
+        position.save()
+        targets.append(position)
+    for part, target in zip(outcome.parts, targets, strict=True):
+        Trade.objects.create(
+            user_id=order.user_id,
+            order=order,
+            position=target,
+            symbol_id=order.symbol_id,
+            side=part.side.value,
+            quantity=part.quantity,
+            price=part.price,
+            fee=part.fee,
+            fee_currency=settings.QUOTE_ASSET,
+            realized_pnl_gross=part.realized_pnl_gross,
+            realized_pnl_net=part.realized_pnl_net,
+            executed_at=now,
+        )
+
+
+def _apply_book(position: Position, book: Book) -> None:
+    position.quantity, position.cost_basis = book.quantity, book.cost_basis
+    position.realized_pnl, position.fees_paid = book.realized_pnl, book.fees_paid
+
+
+def _finish(order: Order, status: str, reason: str) -> Order:
+    order.status, order.reject_reason = status, reason
+    if status == Order.Status.FILLED:
+        order.filled_at = timezone.now()
+    order.save(update_fields=["status", "reject_reason", "filled_at", "updated_at"])
+    user_id, payload = order.user_id, order_payload(order)
+    transaction.on_commit(lambda: _notify_user(user_id, payload, positions_changed=status == Order.Status.FILLED))
+    return order
+
+
+def _notify_user(user_id: int, order: dict[str, object], *, positions_changed: bool) -> None:
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    group = f"user.{user_id}"
+    try:
+        async_to_sync(layer.group_send)(group, {"type": "order.updated", "order": order})
+        if positions_changed:
+            async_to_sync(layer.group_send)(group, {"type": "portfolio.changed"})
+    except Exception:
+        logger.exception("could not notify user %s of order %s", user_id, order.get("id"))
+
+
+# --- beat --------------------------------------------------------------------------------------
+
+
+def orders_requeue_stale() -> int:
+    """Pending orders whose task may be lost go to the workers again (execution is idempotent)."""
+    now = timezone.now()
+    ids = list(
+        Order.objects.filter(
+            status=Order.Status.PENDING,
+            created_at__lt=now - timedelta(seconds=settings.ORDER_REQUEUE_AFTER_SECONDS),
+        ).values_list("pk", flat=True)[:1000]
+    )
+    for order_id in ids:
+        _enqueue(order_id)
+    return len(ids)
+
+
+def orders_expire() -> int:
+    cutoff = timezone.now() - timedelta(seconds=settings.ORDER_TTL_SECONDS)
+    ids = list(Order.objects.filter(status=Order.Status.PENDING, created_at__lt=cutoff).values_list("pk", flat=True))
+    for order_id in ids:
+        order_execute(order_id=order_id)  # past its TTL: this marks it expired
+    return len(ids)
+
+
+# --- closing positions -------------------------------------------------------------------------
+
+
+def position_close(*, user: User, symbol: str, quantity: str | None = None, percentage: str | None = None) -> Order:
+    """A reduce-only market order for part or all of the open position; never flips it."""
+    position = Position.objects.filter(user=user, symbol_id=symbol, status=Position.Status.OPEN).first()
+    if position is None:
+        raise ApplicationError("position_not_found", f"No open {symbol} position.", http_status=http.HTTP_404_NOT_FOUND)
+    open_quantity = abs(position.quantity)
+    amount = _close_quantity(open_quantity, quantity, percentage, position.symbol.step_size)
+    side = Side.SELL if position.quantity > 0 else Side.BUY
+    request = OrderRequest(symbol, side.value, f"{amount.normalize():f}", f"close-{uuid.uuid4().hex}", True)
+    order, _ = order_place(user=user, request=request)
+    return order
+
+
+def positions_close_all(*, user: User) -> list[Order]:
+    symbols = Position.objects.filter(user=user, status=Position.Status.OPEN).values_list("symbol_id", flat=True)
+    return [position_close(user=user, symbol=symbol) for symbol in list(symbols)]
+
+
+def _close_quantity(open_quantity: Decimal, quantity: str | None, percentage: str | None, step: Decimal) -> Decimal:
+    if quantity is not None and percentage is not None:
+        raise ApplicationError("invalid_input", "Give quantity or percentage, not both.", http_status=400)
+    if percentage is not None:
+        try:
+            share = parse_quantity(percentage)
+        except RuleViolation as error:
+            raise _violation(error, http.HTTP_400_BAD_REQUEST) from None
+        if share > 100:
+            raise ApplicationError("percentage_invalid", "A percentage is at most 100.", http_status=400)
+        amount = open_quantity if share == 100 else (open_quantity * share / 100 // step) * step
+    elif quantity is not None:
+        try:
+            amount = parse_quantity(quantity)
+        except RuleViolation as error:
+            raise _violation(error, http.HTTP_400_BAD_REQUEST) from None
+    else:
+        amount = open_quantity
+    if amount <= 0:
+        raise ApplicationError("quantity_below_minimum", "That percentage rounds to nothing.", http_status=422)
+    if amount > open_quantity:
+        raise ApplicationError(
+            "position_insufficient",
+            "A close can only reduce an open position, by at most its quantity.",
+            {"open_quantity": f"{open_quantity.normalize():f}"},
+        )
+    return amount
+
+
+# --- demo data -----------------------------------------------------------------------------------
 
 
 @transaction.atomic
@@ -18,16 +403,11 @@ def demo_positions_seed(*, user: User, holdings: list[tuple[str, Decimal, Decima
     """
     if Position.objects.filter(user=user, status=Position.Status.OPEN).exists():
         return list(Position.objects.filter(user=user, status=Position.Status.OPEN))
+    account_for_update(user_id=user.pk)
     now = timezone.now()
     symbols = Symbol.objects.in_bulk([symbol for symbol, _, _ in holdings])
     positions = [
-        Position(
-            user=user,
-            symbol=symbols[symbol],
-            quantity=quantity,
-            cost_basis=quantity * price,
-            opened_at=now,
-        )
+        Position(user=user, symbol=symbols[symbol], quantity=quantity, cost_basis=quantity * price, opened_at=now)
         for symbol, quantity, price in holdings
     ]
     return Position.objects.bulk_create(positions)

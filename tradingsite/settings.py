@@ -197,7 +197,7 @@ if TRUSTED_PROXY_COUNT:
 
 # --- Celery (tradingsite/celery.py reads the CELERY_* names) -------------------------------------
 
-CELERY_BROKER_URL = REDIS_URL or "memory://"
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL") or REDIS_URL or "memory://"
 CELERY_TASK_ALWAYS_EAGER = EMBEDDED
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_ACKS_LATE = True
@@ -209,7 +209,10 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     # A task taken by a worker that died is handed out again after this many seconds.
     "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 300, minimum=10),
 }
-CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {}
+CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
+    "orders-requeue-stale": {"task": "portfolio.tasks.orders_requeue_stale", "schedule": 5.0},
+    "orders-expire": {"task": "portfolio.tasks.orders_expire", "schedule": 5.0},
+}
 
 # --- Prices --------------------------------------------------------------------------------------
 
@@ -227,6 +230,12 @@ SIMULATED_SEED = env_int("SIMULATED_SEED", 0)
 
 STARTING_BALANCE = env_decimal("STARTING_BALANCE", "100000", minimum=Decimal(0))
 QUOTE_ASSET = "USDT"
+FEE_RATE = env_decimal("FEE_RATE", "0.001", minimum=Decimal(0), maximum=Decimal("0.1"))
+MAX_LEVERAGE = env_decimal("MAX_LEVERAGE", "1", minimum=Decimal("0.01"), maximum=Decimal(100))
+# A pending order older than this is expired, never filled at an ancient price.
+ORDER_TTL_SECONDS = env_int("ORDER_TTL_SECONDS", 60, minimum=1)
+# A pending order older than this is handed to the workers again (its task may have been lost).
+ORDER_REQUEUE_AFTER_SECONDS = env_int("ORDER_REQUEUE_AFTER_SECONDS", 10, minimum=1)
 
 # --- HTTP, API -----------------------------------------------------------------------------------
 

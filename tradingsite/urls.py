@@ -14,5 +14,6 @@ urlpatterns = [
     path("accounts/", include("accounts.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/v1/", include("accounts.api_urls")),
+    path("api/v1/", include("portfolio.api_urls")),
     path("", include("portfolio.urls")),
 ]

@@ -43,6 +43,9 @@ def pytest_load_initial_conftests(early_config: pytest.Config, parser: pytest.Pa
     os.environ.update(
         DATABASE_URL=database_url,
         REDIS_URL=redis_url,
+        # The broker gets a Redis database of its own: the per-test FLUSHDB of the app's database
+        # must not drop the queues a test worker listens on.
+        CELERY_BROKER_URL=redis_url.rsplit("/", 1)[0] + "/1",
         SECRET_KEY="test-only-secret-key-never-used-in-production",
         ALLOWED_HOSTS="testserver,127.0.0.1,localhost",
         DEBUG="0",

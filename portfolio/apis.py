@@ -1,0 +1,222 @@
+"""`/api/v1/`: orders, positions, account, portfolio, trades. Validate → service/selector → respond."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import QuerySet
+from django.utils.dateparse import parse_datetime
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer
+from rest_framework import exceptions, serializers, status
+from rest_framework.pagination import CursorPagination
+from rest_framework.renderers import JSONRenderer
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from portfolio import selectors, services
+from portfolio.payloads import TRADE_FIELDS, order_payload, trade_payload
+from tradingsite.lib.csv_renderer import CsvRenderer
+from tradingsite.lib.errors import ApplicationError
+from tradingsite.lib.serializers import StrictCharField
+
+CLIENT_ORDER_ID = r"^[A-Za-z0-9._:-]{1,64}$"
+
+
+class NewestFirst(CursorPagination):
+    page_size = 100
+    page_size_query_param = "limit"
+    max_page_size = 1000
+    ordering = ("-created_at", "-id")
+
+
+class TradesNewestFirst(NewestFirst):
+    ordering = ("-executed_at", "-id")
+
+
+def _json_body(request: Request) -> dict[str, Any]:
+    if not isinstance(request.data, dict):
+        raise exceptions.ValidationError({"non_field_errors": ["Send a JSON object."]})
+    return request.data
+
+
+def _not_found(what: str) -> ApplicationError:
+    return ApplicationError("not_found", f"No such {what}.", http_status=status.HTTP_404_NOT_FOUND)
+
+
+class OrderOutput(serializers.Serializer):
+    """Numbers are decimal strings."""
+
+    id = serializers.IntegerField()
+    client_order_id = serializers.CharField()
+    symbol = serializers.CharField()
+    side = serializers.ChoiceField(choices=["buy", "sell"])
+    quantity = serializers.CharField()
+    reduce_only = serializers.BooleanField()
+    status = serializers.ChoiceField(choices=["pending", "filled", "rejected", "expired"])
+    price = serializers.CharField()
+    price_ts = serializers.IntegerField()
+    fee_rate = serializers.CharField()
+    reject_reason = serializers.CharField(allow_null=True)
+    created_at = serializers.DateTimeField()
+    filled_at = serializers.DateTimeField(allow_null=True)
+
+
+class OrderListApi(APIView):
+    @extend_schema_serializer(component_name="OrderInput")
+    class InputSerializer(serializers.Serializer):
+        symbol = StrictCharField(max_length=20)
+        side = serializers.ChoiceField(choices=["buy", "sell"])
+        quantity = StrictCharField(max_length=40, help_text='A decimal string, e.g. "0.015".')
+        client_order_id = StrictCharField(max_length=64, required=False, validators=[])
+
+        def validate_client_order_id(self, value: str) -> str:
+            import re
+
+            if not re.match(CLIENT_ORDER_ID, value):
+                raise serializers.ValidationError("Use 1 to 64 letters, digits, '.', '_', ':' or '-'.")
+            return value
+
+    @extend_schema(
+        request=InputSerializer,
+        responses={202: OrderOutput, 200: OrderOutput},
+        summary="Place a market order (202: accepted and pending; 200: this client_order_id already exists)",
+    )
+    def post(self, request: Request) -> Response:
+        serializer = self.InputSerializer(data=_json_body(request))
+        serializer.is_valid(raise_exception=True)
+        order, created = services.order_place(
+            user=request.user,  # type: ignore[arg-type]
+            request=services.OrderRequest(**serializer.validated_data),
+        )
+        return Response(order_payload(order), status=status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK)
+
+    @extend_schema(
+        responses={200: OrderOutput(many=True)},
+        parameters=[OpenApiParameter("status", str), OpenApiParameter("symbol", str)],
+        summary="My orders, newest first (cursor-paginated)",
+    )
+    def get(self, request: Request) -> Response:
+        orders = selectors.order_queryset(
+            user_id=request.user.pk,  # type: ignore[arg-type]
+            status=request.query_params.get("status"),
+            symbol=request.query_params.get("symbol"),
+        )
+        return _paginated(request, self, orders, NewestFirst(), order_payload)
+
+
+class OrderDetailApi(APIView):
+    @extend_schema(responses={200: OrderOutput}, summary="One of my orders")
+    def get(self, request: Request, order_id: int) -> Response:
+        order = selectors.order_queryset(user_id=request.user.pk).filter(pk=order_id).first()  # type: ignore[arg-type]
+        if order is None:
+            raise _not_found("order")
+        return Response(order_payload(order))
+
+
+class OrderByClientIdApi(APIView):
+    @extend_schema(responses={200: OrderOutput}, summary="One of my orders, by client_order_id")
+    def get(self, request: Request, client_order_id: str) -> Response:
+        orders = selectors.order_queryset(user_id=request.user.pk)  # type: ignore[arg-type]
+        order = orders.filter(client_order_id=client_order_id).first()
+        if order is None:
+            raise _not_found("order")
+        return Response(order_payload(order))
+
+
+class PositionListApi(APIView):
+    @extend_schema(
+        parameters=[OpenApiParameter("status", str, enum=["open", "closed", "all"])],
+        responses={200: OpenApiTypes.OBJECT},
+        summary="My positions with live prices and PnL (default: open)",
+    )
+    def get(self, request: Request) -> Response:
+        wanted = request.query_params.get("status", "open")
+        if wanted not in ("open", "closed", "all"):
+            raise exceptions.ValidationError({"status": ["Use open, closed or all."]})
+        return Response(selectors.position_list(user_id=request.user.pk, status=wanted))  # type: ignore[arg-type]
+
+    @extend_schema(request=None, responses={202: OrderOutput(many=True)}, summary="Close every open position")
+    def delete(self, request: Request) -> Response:
+        orders = services.positions_close_all(user=request.user)  # type: ignore[arg-type]
+        return Response([order_payload(o) for o in orders], status=status.HTTP_202_ACCEPTED)
+
+
+class PositionDetailApi(APIView):
+    @extend_schema(responses={200: OpenApiTypes.OBJECT}, summary="My open position in one symbol")
+    def get(self, request: Request, symbol: str) -> Response:
+        position = selectors.position_get(user_id=request.user.pk, symbol=symbol)  # type: ignore[arg-type]
+        if position is None:
+            raise _not_found("open position")
+        return Response(position)
+
+    @extend_schema(
+        parameters=[OpenApiParameter("quantity", str), OpenApiParameter("percentage", str)],
+        request=None,
+        responses={202: OrderOutput},
+        summary="Close all or part of a position (reduce-only: never flips it)",
+    )
+    def delete(self, request: Request, symbol: str) -> Response:
+        order = services.position_close(
+            user=request.user,  # type: ignore[arg-type]
+            symbol=symbol,
+            quantity=request.query_params.get("quantity"),
+            percentage=request.query_params.get("percentage"),
+        )
+        return Response(order_payload(order), status=status.HTTP_202_ACCEPTED)
+
+
+class AccountApi(APIView):
+    @extend_schema(responses={200: OpenApiTypes.OBJECT}, summary="Cash, equity, buying power, realized PnL")
+    def get(self, request: Request) -> Response:
+        return Response(selectors.account_summary(user_id=request.user.pk))  # type: ignore[arg-type]
+
+
+class PortfolioApi(APIView):
+    @extend_schema(responses={200: OpenApiTypes.OBJECT}, summary="Portfolio totals, as on the WebSocket")
+    def get(self, request: Request) -> Response:
+        return Response(selectors.portfolio_summary(user_id=request.user.pk))  # type: ignore[arg-type]
+
+
+class TradeListApi(APIView):
+    renderer_classes = [JSONRenderer, CsvRenderer]
+
+    @extend_schema(
+        parameters=[OpenApiParameter("symbol", str), OpenApiParameter("from", str), OpenApiParameter("to", str)],
+        responses={200: OpenApiTypes.OBJECT},
+        summary="My trades, newest first (cursor-paginated JSON, or every row as CSV with Accept: text/csv)",
+    )
+    def get(self, request: Request) -> Response:
+        trades = selectors.trade_queryset(
+            user_id=request.user.pk,  # type: ignore[arg-type]
+            symbol=request.query_params.get("symbol"),
+            start=_when(request, "from"),
+            end=_when(request, "to"),
+        )
+        if request.accepted_renderer.format == "csv":
+            rows = [trade_payload(t) for t in trades.order_by("executed_at", "id").iterator()]
+            response = Response(rows)
+            response["Content-Disposition"] = 'attachment; filename="trades.csv"'
+            return response
+        return _paginated(request, self, trades, TradesNewestFirst(), trade_payload)
+
+    def get_renderer_context(self) -> dict[str, Any]:
+        return {**super().get_renderer_context(), "csv_header": TRADE_FIELDS}
+
+
+def _when(request: Request, name: str) -> Any:
+    raw = request.query_params.get(name)
+    if not raw:
+        return None
+    value = parse_datetime(raw)
+    if value is None or value.tzinfo is None:
+        raise exceptions.ValidationError({name: ["Use an ISO 8601 time with a zone, like 2026-01-31T00:00:00Z."]})
+    return value
+
+
+def _paginated(
+    request: Request, view: APIView, queryset: QuerySet[Any], paginator: CursorPagination, render: Any
+) -> Response:
+    page = paginator.paginate_queryset(queryset, request, view=view)
+    return paginator.get_paginated_response([render(item) for item in page or []])
