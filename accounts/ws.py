@@ -15,9 +15,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from channels.db import database_sync_to_async
-from channels.security.websocket import WebsocketDenier
 from django.conf import settings
-from django.contrib.auth.models import AnonymousUser
 from django.http.request import validate_host
 
 from accounts.authentication import bearer_token, user_for_session
@@ -54,6 +52,14 @@ def origin_allowed(origin: str | None, via: str | None) -> bool:
     return validate_host(parts.hostname, settings.ALLOWED_HOSTS)
 
 
+async def deny_handshake(receive: Any, send: Any) -> None:
+    """Refuse before accept (the server answers HTTP 403), without creating a consumer: a refused
+    socket costs no channel-layer channel and no Redis connection."""
+    message = await receive()
+    if message["type"] == "websocket.connect":
+        await send({"type": "websocket.close", "code": 1008})
+
+
 class OriginValidator:
     def __init__(self, app: Any):
         self.app = app
@@ -61,7 +67,7 @@ class OriginValidator:
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
         _, via = _credentials(scope)
         if not origin_allowed(_header(scope, b"origin"), via):
-            return await WebsocketDenier()(scope, receive, send)
+            return await deny_handshake(receive, send)
         return await self.app(scope, receive, send)
 
 
@@ -72,5 +78,7 @@ class SessionAuthMiddleware:
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
         key, via = _credentials(scope)
         user = await database_sync_to_async(user_for_session)(key) if key else None
-        scope = dict(scope, user=user or AnonymousUser(), session_key=key if user else None, auth_via=via)
+        if user is None:
+            return await deny_handshake(receive, send)
+        scope = dict(scope, user=user, session_key=key, auth_via=via)
         return await self.app(scope, receive, send)

@@ -130,6 +130,7 @@ class PositionListApi(APIView):
         parameters=[OpenApiParameter("status", str, enum=["open", "closed", "all"])],
         responses={200: OpenApiTypes.OBJECT},
         summary="My positions with live prices and PnL (default: open)",
+        operation_id="positions_list",
     )
     def get(self, request: Request) -> Response:
         wanted = request.query_params.get("status", "open")
@@ -137,14 +138,21 @@ class PositionListApi(APIView):
             raise exceptions.ValidationError({"status": ["Use open, closed or all."]})
         return Response(selectors.position_list(user_id=request.user.pk, status=wanted))  # type: ignore[arg-type]
 
-    @extend_schema(request=None, responses={202: OrderOutput(many=True)}, summary="Close every open position")
+    @extend_schema(
+        request=None,
+        responses={202: OrderOutput(many=True)},
+        summary="Close every open position",
+        operation_id="positions_close_all",
+    )
     def delete(self, request: Request) -> Response:
         orders = services.positions_close_all(user=request.user)  # type: ignore[arg-type]
         return Response([order_payload(o) for o in orders], status=status.HTTP_202_ACCEPTED)
 
 
 class PositionDetailApi(APIView):
-    @extend_schema(responses={200: OpenApiTypes.OBJECT}, summary="My open position in one symbol")
+    @extend_schema(
+        responses={200: OpenApiTypes.OBJECT}, summary="My open position in one symbol", operation_id="position_get"
+    )
     def get(self, request: Request, symbol: str) -> Response:
         position = selectors.position_get(user_id=request.user.pk, symbol=symbol)  # type: ignore[arg-type]
         if position is None:
@@ -156,6 +164,7 @@ class PositionDetailApi(APIView):
         request=None,
         responses={202: OrderOutput},
         summary="Close all or part of a position (reduce-only: never flips it)",
+        operation_id="position_close",
     )
     def delete(self, request: Request, symbol: str) -> Response:
         order = services.position_close(

@@ -19,6 +19,8 @@ from functools import cache
 import redis
 import redis.asyncio as aioredis
 from django.conf import settings
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 
 from pricefeed.domain import Batch, FeedStatus, Tick
 
@@ -48,8 +50,9 @@ class PriceBus(ABC):
     def feed_status(self) -> FeedStatus | None: ...
 
     @abstractmethod
-    def subscribe(self) -> AsyncIterator[Batch]:
-        """Batches as they are published, from now on; survives a lost connection."""
+    def subscribe(self, stop: asyncio.Event | None = None) -> AsyncIterator[Batch]:
+        """Batches as they are published, from now on, until `stop` is set; survives a lost
+        connection."""
 
 
 class RedisPriceBus(PriceBus):
@@ -89,26 +92,38 @@ class RedisPriceBus(PriceBus):
         raw = self._sync.get(FEED_STATUS_KEY)
         return None if raw is None else FeedStatus.from_json(raw)
 
-    async def subscribe(self) -> AsyncIterator[Batch]:
+    async def subscribe(self, stop: asyncio.Event | None = None) -> AsyncIterator[Batch]:
+        stop = stop or asyncio.Event()
         delay = 0.1
-        while True:
-            client = aioredis.Redis.from_url(self.url)
+        while not stop.is_set():
+            # No retries inside redis-py: it reports a cancelled read as a TimeoutError and its retry
+            # policy would swallow the cancellation (shutdown would hang). This loop reconnects.
+            client = aioredis.Redis.from_url(self.url, retry=Retry(NoBackoff(), 0))
             pubsub = client.pubsub(ignore_subscribe_messages=True)
             try:
                 await pubsub.subscribe(PRICES_CHANNEL)
                 delay = 0.1
-                async for message in pubsub.listen():
-                    batch = _decode_batch(message["data"])
+                while not stop.is_set():
+                    # A bounded wait, so a stop request is seen within a second even when a
+                    # cancellation gets lost inside the client library.
+                    message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
+                    batch = None if message is None else _decode_batch(message["data"])
                     if batch is not None:
                         yield batch
             except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    # redis-py reports a cancelled read as a TimeoutError: this is shutdown, not a
+                    # lost connection, and retrying would swallow the cancellation.
+                    raise asyncio.CancelledError from exc
                 logger.warning("price subscription lost (%s); retrying in %.1fs", exc, delay)
             finally:
                 with contextlib.suppress(Exception):
                     await pubsub.aclose()
                     await client.aclose()
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 5.0)
+            if not stop.is_set():
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
 
 
 class MemoryPriceBus(PriceBus):
@@ -140,7 +155,7 @@ class MemoryPriceBus(PriceBus):
     def feed_status(self) -> FeedStatus | None:
         return self._status
 
-    async def subscribe(self) -> AsyncIterator[Batch]:
+    async def subscribe(self, stop: asyncio.Event | None = None) -> AsyncIterator[Batch]:
         queue: asyncio.Queue[Batch] = asyncio.Queue(self.QUEUE_SIZE)
         self._queues.add(queue)
         try:

@@ -9,7 +9,6 @@ a slow socket never delays the others and the hub never waits on one.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import Any, Protocol
@@ -33,6 +32,7 @@ class PriceHub:
         self._index: dict[str, set[PriceListener]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self._stop = asyncio.Event()
 
     # --- life cycle ---------------------------------------------------------------------------
 
@@ -42,6 +42,7 @@ class PriceHub:
         if self._loop is loop:
             return
         self._loop = loop
+        self._stop = asyncio.Event()
         self.prices.clear()
         self._index.clear()
         self._tasks = [loop.create_task(self._listen(), name="price-hub")]
@@ -50,16 +51,18 @@ class PriceHub:
         logger.info("price hub started (in-process feed: %s)", settings.PRICE_FEED_IN_PROCESS)
 
     async def stop(self) -> None:
+        self._stop.set()
         for task in self._tasks:
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        if self._tasks:
+            _, stuck = await asyncio.wait(self._tasks, timeout=5)
+            for task in stuck:
+                logger.error("price hub task %s did not stop within 5 s", task.get_name())
         self._tasks = []
         self._loop = None
 
     async def _listen(self) -> None:
-        async for batch in get_bus().subscribe():
+        async for batch in get_bus().subscribe(self._stop):
             try:
                 self.apply(batch)
             except Exception:

@@ -75,6 +75,10 @@ def workers(transactional_db, tmp_path):
         ORDER_REQUEUE_AFTER_SECONDS="2",
         PYTHONUNBUFFERED="1",
     )
+    import redis
+
+    with redis.Redis.from_url(env["CELERY_BROKER_URL"]) as broker:
+        broker.flushdb()  # tasks queued by earlier tests that ran without a worker
     pool = Workers(env)
     yield pool
     pool.stop_all()

@@ -1,0 +1,215 @@
+"""Order acceptance and portfolio read latency against the production topology on this machine.
+
+    .venv/bin/python -m bench.orders [--seconds 20] [--concurrency 8] [--users 20]
+
+Starts its own PostgreSQL and Redis (or uses DATABASE_URL / REDIS_URL), migrates a fresh database,
+starts the Procfile's web (daphne), worker and feeder processes, creates users (one holding 50 open
+positions), then drives `POST /api/v1/orders` and `GET /api/v1/portfolio` with concurrent keep-alive
+clients for a fixed time. Writes bench/results/orders-<timestamp>.{json,md}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import secrets
+import statistics
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import psycopg
+
+from tradingsite.testing.processes import ROOT, VENV_BIN, Process, base_env, procfile_command
+from tradingsite.testing.servers import PostgresServer, RedisServer, free_port, wait_for_port
+
+RESULTS = ROOT / "bench" / "results"
+PASSWORD = "bench-password-123"
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))] if ordered else float("nan")
+
+
+def environment(tmp: Path) -> tuple[dict[str, str], list[object]]:
+    started: list[object] = []
+    database_url, redis_url = os.environ.get("DATABASE_URL"), os.environ.get("REDIS_URL")
+    if not database_url:
+        server = PostgresServer().start()
+        started.append(server)
+        database_url = server.url
+    if not redis_url:
+        redis_server = RedisServer().start()
+        started.append(redis_server)
+        redis_url = redis_server.url
+    name = f"bench_{secrets.token_hex(4)}"
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    env = base_env(
+        PATH=f"{VENV_BIN}:{os.environ['PATH']}",
+        DATABASE_URL=database_url.rsplit("/", 1)[0] + f"/{name}",
+        REDIS_URL=redis_url,
+        SECRET_KEY=secrets.token_urlsafe(50),
+        ALLOWED_HOSTS="127.0.0.1,localhost",
+        SECURE_SSL_REDIRECT="0",
+        SECURE_COOKIES="0",
+        API_RATE_LIMIT="1000000",
+        LOGIN_FAILURE_IP_LIMIT="1000000",
+        VAR_DIR=str(tmp),
+        LOG_LEVEL="WARNING",
+        PYTHONUNBUFFERED="1",
+    )
+    return env, started
+
+
+SEED = """
+import json
+from django.utils import timezone
+from accounts.models import User
+from portfolio.models import Account, Position
+from pricefeed.models import Symbol
+from pricefeed.services import symbol_sync_from_snapshot
+from pricefeed.bus import get_bus
+from pricefeed.domain import Batch, Tick, now_ms
+import asyncio
+
+symbol_sync_from_snapshot()
+extra = [Symbol(symbol=f"BENCH{i:02d}USDT", base_asset=f"BENCH{i:02d}", quote_asset="USDT", tick_size=Decimal("0.01"),
+                step_size=Decimal("0.001"), min_qty=Decimal("0.001"), min_notional=Decimal("1")) for i in range(30)]
+Symbol.objects.bulk_create(extra, ignore_conflicts=True)
+names = [s.symbol for s in Symbol.objects.all()][:50]
+users = [User.objects.create_user(username=f"bench{i}", password="{password}") for i in range({users})]
+for user in users:
+    Account.objects.create(user=user, cash=Decimal("1000000"), quote_asset="USDT")
+now = timezone.now()
+Position.objects.bulk_create([Position(user=users[0], symbol_id=s, quantity=Decimal("1.5"), cost_basis=Decimal("150"), opened_at=now) for s in names])
+at = now_ms()
+asyncio.run(get_bus().publish(Batch("simulated", at, tuple(Tick(s, Decimal("101.25"), at, at) for s in names if s.startswith("BENCH")))))
+print(json.dumps(names))
+"""
+
+
+async def login(client: httpx.AsyncClient, username: str) -> str:
+    response = await client.post("/api/v1/auth/login", json={"username": username, "password": PASSWORD})
+    response.raise_for_status()
+    return response.json()["token"]
+
+
+async def drive(base: str, users: int, concurrency: int, seconds: float) -> dict[str, object]:
+    limits = httpx.Limits(max_connections=concurrency * 2, max_keepalive_connections=concurrency * 2)
+    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=10) as client:
+        tokens = [await login(client, f"bench{i}") for i in range(users)]
+        accept: list[float] = []
+        portfolio: list[float] = []
+        statuses: dict[str, int] = {}
+        deadline = time.monotonic() + seconds
+
+        async def orders_loop(worker: int) -> None:
+            n = 0
+            while time.monotonic() < deadline:
+                token = tokens[1 + (worker + n) % (users - 1)]
+                body = {"symbol": "BTCUSDT", "side": "buy" if n % 2 else "sell", "quantity": "0.0001"}
+                started = time.perf_counter()
+                response = await client.post("/api/v1/orders", json=body, headers={"Authorization": f"Bearer {token}"})
+                accept.append((time.perf_counter() - started) * 1000)
+                statuses[f"orders {response.status_code}"] = statuses.get(f"orders {response.status_code}", 0) + 1
+                n += 1
+
+        async def portfolio_loop() -> None:
+            while time.monotonic() < deadline:
+                started = time.perf_counter()
+                response = await client.get("/api/v1/portfolio", headers={"Authorization": f"Bearer {tokens[0]}"})
+                portfolio.append((time.perf_counter() - started) * 1000)
+                key = f"portfolio {response.status_code}"
+                statuses[key] = statuses.get(key, 0) + 1
+
+        check = await client.get("/api/v1/portfolio", headers={"Authorization": f"Bearer {tokens[0]}"})
+        assert check.json()["positions"] == 50, check.text
+        await asyncio.gather(
+            *(orders_loop(w) for w in range(concurrency)), *(portfolio_loop() for _ in range(max(1, concurrency // 4)))
+        )
+    return {"accept_ms": accept, "portfolio_ms": portfolio, "statuses": statuses}
+
+
+def summarize(samples: list[float], seconds: float) -> dict[str, float]:
+    return {
+        "count": len(samples),
+        "per_second": round(len(samples) / seconds, 1),
+        "p50_ms": round(percentile(samples, 50), 2),
+        "p99_ms": round(percentile(samples, 99), 2),
+        "max_ms": round(max(samples), 2) if samples else float("nan"),
+        "mean_ms": round(statistics.fmean(samples), 2) if samples else float("nan"),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--users", type=int, default=20)
+    args = parser.parse_args()
+    tmp = Path(os.environ.get("TMPDIR", "/tmp")) / f"bench-{secrets.token_hex(3)}"
+    tmp.mkdir(parents=True)
+    env, started = environment(tmp)
+    processes: list[Process] = []
+    try:
+        subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
+        seed = SEED.replace("{password}", PASSWORD).replace("{users}", str(args.users))
+        subprocess.run(
+            [sys.executable, "manage.py", "shell", "-c", seed], cwd=ROOT, env=env, check=True, capture_output=True
+        )
+        port = free_port()
+        processes.append(Process(procfile_command("web"), env={**env, "PORT": str(port)}))
+        processes.append(Process(procfile_command("worker"), env={**env, "WORKER_CONCURRENCY": "2"}))
+        processes.append(Process(procfile_command("feeder"), env=env))
+        wait_for_port(port, 30, processes[0].proc)
+        processes[1].wait_for_line("ready.", 60)
+        time.sleep(1.5)  # the feeder's first batches
+        print(f"driving http://127.0.0.1:{port} for {args.seconds:.0f}s with {args.concurrency} order clients …")
+        raw = asyncio.run(drive(f"http://127.0.0.1:{port}", args.users, args.concurrency, args.seconds))
+    finally:
+        for process in processes:
+            process.stop()
+        for server in started:
+            server.stop()  # type: ignore[attr-defined]
+    report = {
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "command": "python -m bench.orders " + " ".join(sys.argv[1:]),
+        "machine": f"{os.cpu_count()} cores",
+        "server": "daphne (Procfile web), 1 process; Celery worker concurrency 2; feeder simulated",
+        "seconds": args.seconds,
+        "concurrency": args.concurrency,
+        "post_orders": summarize(raw["accept_ms"], args.seconds),  # type: ignore[arg-type]
+        "get_portfolio_50_positions": summarize(raw["portfolio_ms"], args.seconds),  # type: ignore[arg-type]
+        "statuses": raw["statuses"],
+        "targets": {"post_orders_p99_ms": 50, "get_portfolio_p99_ms": 30},
+    }
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / f"orders-{stamp}.json").write_text(json.dumps(report, indent=2) + "\n")
+    table = [
+        f"# Order path, {report['when']}",
+        "",
+        f"`{report['command']}` on {report['machine']}; {report['server']}.",
+        "",
+        "| endpoint | requests | req/s | p50 ms | p99 ms | max ms | target p99 |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for key, target in (("post_orders", 50), ("get_portfolio_50_positions", 30)):
+        s = report[key]
+        table.append(
+            f"| {key} | {s['count']} | {s['per_second']} | {s['p50_ms']} | {s['p99_ms']} | {s['max_ms']} | ≤ {target} |"
+        )
+    table += ["", f"Statuses: {report['statuses']}", ""]
+    (RESULTS / f"orders-{stamp}.md").write_text("\n".join(table))
+    print("\n".join(table))
+
+
+if __name__ == "__main__":
+    main()
