@@ -70,6 +70,7 @@ def environment(tmp: Path) -> tuple[dict[str, str], list[object]]:
 
 SEED = """
 import json
+from decimal import Decimal
 from django.utils import timezone
 from accounts.models import User
 from portfolio.models import Account, Position
@@ -98,6 +99,7 @@ print(json.dumps(names))
 async def login(client: httpx.AsyncClient, username: str) -> str:
     response = await client.post("/api/v1/auth/login", json={"username": username, "password": PASSWORD})
     response.raise_for_status()
+    client.cookies.clear()  # a script authenticates by bearer token only (no cookies, so no CSRF)
     return response.json()["token"]
 
 

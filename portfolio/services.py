@@ -395,19 +395,22 @@ def _close_quantity(open_quantity: Decimal, quantity: str | None, percentage: st
 # --- demo data -----------------------------------------------------------------------------------
 
 
-@transaction.atomic
 def demo_positions_seed(*, user: User, holdings: list[tuple[str, Decimal, Decimal]]) -> list[Position]:
-    """Give a user open positions (symbol, signed quantity, entry price) if they hold none yet.
-
-    Demo data only: real positions come from order fills.
-    """
-    if Position.objects.filter(user=user, status=Position.Status.OPEN).exists():
-        return list(Position.objects.filter(user=user, status=Position.Status.OPEN))
-    account_for_update(user_id=user.pk)
-    now = timezone.now()
-    symbols = Symbol.objects.in_bulk([symbol for symbol, _, _ in holdings])
-    positions = [
-        Position(user=user, symbol=symbols[symbol], quantity=quantity, cost_basis=quantity * price, opened_at=now)
-        for symbol, quantity, price in holdings
-    ]
-    return Position.objects.bulk_create(positions)
+    """Give a user open positions (symbol, signed quantity, entry price) if they hold none yet, through
+    real fills at those prices: cash, trades and positions agree as for any other user."""
+    if not Position.objects.filter(user=user, status=Position.Status.OPEN).exists():
+        for symbol, quantity, price in holdings:
+            with transaction.atomic():
+                account_for_update(user_id=user.pk)
+                order = Order.objects.create(
+                    user=user,
+                    client_order_id=f"demo-{symbol}",
+                    symbol_id=symbol,
+                    side=(Side.BUY if quantity > 0 else Side.SELL).value,
+                    quantity=abs(quantity),
+                    price=price,
+                    price_ts=now_ms(),
+                    fee_rate=settings.FEE_RATE,
+                )
+            order_execute(order_id=order.pk)
+    return list(Position.objects.filter(user=user, status=Position.Status.OPEN))

@@ -127,14 +127,14 @@ if EMBEDDED:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 else:
-    DATABASES = {
-        "default": dict(
-            dj_database_url.parse(
-                str(DATABASE_URL),
-                conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60, minimum=0),
-                conn_health_checks=True,
-            )
-        )
+    # A connection pool, not persistent connections: under ASGI each request's sync code runs in a
+    # thread of its own, so per-thread persistent connections would be opened per request and leak.
+    # Pooled connections are health-checked (SELECT 1) when handed out.
+    DATABASES = {"default": dict(dj_database_url.parse(str(DATABASE_URL), conn_max_age=0, conn_health_checks=True))}
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": env_int("DATABASE_POOL_MIN_SIZE", 2, minimum=0),
+        "max_size": env_int("DATABASE_POOL_MAX_SIZE", 10, minimum=1),
+        "timeout": env_int("DATABASE_POOL_TIMEOUT", 10, minimum=1),
     }
     if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
         raise ImproperlyConfigured("DATABASE_URL must be a postgres:// URL (production runs on PostgreSQL)")

@@ -71,7 +71,7 @@ def workers(transactional_db, tmp_path):
         SECRET_KEY=os.environ["SECRET_KEY"],
         ALLOWED_HOSTS="testserver",
         VAR_DIR=str(tmp_path),
-        DATABASE_CONN_MAX_AGE="0",
+        DATABASE_POOL_MIN_SIZE="0",
         ORDER_REQUEUE_AFTER_SECONDS="2",
         PYTHONUNBUFFERED="1",
     )

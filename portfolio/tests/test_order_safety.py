@@ -41,15 +41,15 @@ def test_the_same_client_order_id_and_body_give_one_order_and_identical_answers(
 def test_concurrent_duplicates_make_exactly_one_order(symbols, prices, owner):
     prices.set("BTCUSDT", "60000")
     statuses: list[int] = []
-    start = threading.Barrier(20)
+    start = threading.Barrier(20, timeout=30)
+    clients = [trader(owner) for _ in range(20)]  # logged in here: the threads only send
 
-    def send() -> None:
-        client = trader(owner)
+    def send(client) -> None:
         start.wait()
         statuses.append(place(client, "BTCUSDT", "sell", "0.01", "same-id").status_code)
         connections.close_all()
 
-    threads = [threading.Thread(target=send) for _ in range(20)]
+    threads = [threading.Thread(target=send, args=(c,)) for c in clients]
     for t in threads:
         t.start()
     for t in threads:

@@ -52,9 +52,8 @@ def pytest_load_initial_conftests(early_config: pytest.Config, parser: pytest.Pa
         # Tests speak plain HTTP to the servers they start; HTTPS settings have their own test.
         SECURE_SSL_REDIRECT="0",
         SECURE_COOKIES="0",
-        # Async code reaches the database from executor threads; closing after each use keeps no
-        # connection open into the test database when it is dropped.
-        DATABASE_CONN_MAX_AGE="0",
+        # One pooled connection at most idle: the test database must be droppable at the end.
+        DATABASE_POOL_MIN_SIZE="0",
     )
 
 
