@@ -29,6 +29,7 @@ from tradingsite.testing.processes import ROOT, VENV_BIN, Process, base_env, pro
 from tradingsite.testing.servers import PostgresServer, RedisServer, free_port, wait_for_port
 
 RESULTS = ROOT / "bench" / "results"
+UVICORN = ["/bin/sh", "-c", "exec uvicorn tradingsite.asgi:application --host 127.0.0.1 --port $PORT --no-access-log"]
 PASSWORD = "bench-password-123"
 
 
@@ -155,6 +156,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--users", type=int, default=20)
+    parser.add_argument(
+        "--server", choices=["daphne", "uvicorn"], default="daphne", help="web server (daphne: the Procfile's)"
+    )
     args = parser.parse_args()
     tmp = Path(os.environ.get("TMPDIR", "/tmp")) / f"bench-{secrets.token_hex(3)}"
     tmp.mkdir(parents=True)
@@ -167,7 +171,8 @@ def main() -> None:
             [sys.executable, "manage.py", "shell", "-c", seed], cwd=ROOT, env=env, check=True, capture_output=True
         )
         port = free_port()
-        processes.append(Process(procfile_command("web"), env={**env, "PORT": str(port)}))
+        web = procfile_command("web") if args.server == "daphne" else UVICORN
+        processes.append(Process(web, env={**env, "PORT": str(port)}))
         processes.append(Process(procfile_command("worker"), env={**env, "WORKER_CONCURRENCY": "2"}))
         processes.append(Process(procfile_command("feeder"), env=env))
         wait_for_port(port, 30, processes[0].proc)
@@ -184,7 +189,7 @@ def main() -> None:
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
         "command": "python -m bench.orders " + " ".join(sys.argv[1:]),
         "machine": f"{os.cpu_count()} cores",
-        "server": "daphne (Procfile web), 1 process; Celery worker concurrency 2; feeder simulated",
+        "server": f"{args.server} (1 web process); Celery worker concurrency 2; feeder simulated",
         "seconds": args.seconds,
         "concurrency": args.concurrency,
         "post_orders": summarize(raw["accept_ms"], args.seconds),  # type: ignore[arg-type]
