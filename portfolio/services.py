@@ -99,21 +99,8 @@ def _insert_order(
     user: User, client_order_id: str, symbol: Symbol, side: Side, quantity: Decimal, tick: Tick, reduce_only: bool
 ) -> Order:
     account = account_for_update(user_id=user.pk)  # serializes this user's acceptances
-    held = _open_quantities(user.pk)
     try:
-        if reduce_only:
-            _check_reduce_only(held.get(symbol.symbol, Decimal(0)), side, quantity)
-        else:
-            check_buying_power(
-                cash=account.cash,
-                positions=held,
-                prices=_marks(user.pk, held, {symbol.symbol: tick.price}),
-                symbol=symbol.symbol,
-                side=side,
-                quantity=quantity,
-                fee_rate=settings.FEE_RATE,
-                max_leverage=settings.MAX_LEVERAGE,
-            )
+        _check_order_rules(account, symbol.symbol, side, quantity, tick.price, settings.FEE_RATE, reduce_only)
     except RuleViolation as error:
         raise _violation(error) from None
     order = Order.objects.create(
@@ -221,7 +208,8 @@ def order_execute(*, order_id: int) -> Order:
         )
         side = Side(order.side)
         try:
-            _recheck(order, account, position, side)
+            rules = (order.symbol_id, side, order.quantity, order.price, order.fee_rate, order.reduce_only)
+            _check_order_rules(account, *rules)
         except RuleViolation as error:
             return _finish(order, Order.Status.REJECTED, error.code)
         book = _book(position)
@@ -232,19 +220,22 @@ def order_execute(*, order_id: int) -> Order:
         return _finish(order, Order.Status.FILLED, "")
 
 
-def _recheck(order: Order, account: Account, position: Position | None, side: Side) -> None:
-    held = _open_quantities(order.user_id)
-    if order.reduce_only:
-        _check_reduce_only(position.quantity if position else Decimal(0), side, order.quantity)
+def _check_order_rules(
+    account: Account, symbol: str, side: Side, quantity: Decimal, price: Decimal, fee_rate: Decimal, reduce_only: bool
+) -> None:
+    """The rules that depend on what the user holds, at acceptance and again at the fill."""
+    held = _open_quantities(account.user_id)
+    if reduce_only:
+        _check_reduce_only(held.get(symbol, Decimal(0)), side, quantity)
         return
     check_buying_power(
         cash=account.cash,
         positions=held,
-        prices=_marks(order.user_id, held, {order.symbol_id: order.price}),
-        symbol=order.symbol_id,
+        prices=_marks(account.user_id, held, {symbol: price}),
+        symbol=symbol,
         side=side,
-        quantity=order.quantity,
-        fee_rate=order.fee_rate,
+        quantity=quantity,
+        fee_rate=fee_rate,
         max_leverage=settings.MAX_LEVERAGE,
     )
 
