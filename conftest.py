@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import os
-import secrets
 from collections.abc import AsyncIterator
 
-import psycopg
 import pytest
 
-from tradingsite.testing.processes import VENV_BIN, base_env
+from tradingsite.testing.processes import drop_database, fresh_database
+from tradingsite.testing.processes import production_env as production_env_for
 
 
 @pytest.fixture(autouse=True)
@@ -41,21 +40,6 @@ async def price_hub() -> AsyncIterator[object]:
 @pytest.fixture
 def production_env(tmp_path, services_started):
     """A database of its own beside pytest-django's, and the environment a deployment would have."""
-    server_url = os.environ["DATABASE_URL"]
-    name = f"prodcheck_{secrets.token_hex(4)}"
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    env = base_env(
-        PATH=f"{VENV_BIN}:{os.environ['PATH']}",
-        DATABASE_URL=server_url.rsplit("/", 1)[0] + f"/{name}",
-        REDIS_URL=os.environ["REDIS_URL"],
-        SECRET_KEY=secrets.token_urlsafe(50),
-        ALLOWED_HOSTS="127.0.0.1,localhost",
-        VAR_DIR=str(tmp_path),
-        SECURE_SSL_REDIRECT="0",  # plain HTTP on loopback; HTTPS settings have their own test
-        SECURE_COOKIES="0",
-        PYTHONUNBUFFERED="1",
-    )
-    yield env
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    database_url = fresh_database(os.environ["DATABASE_URL"], "prodcheck")
+    yield production_env_for(database_url=database_url, redis_url=os.environ["REDIS_URL"], var_dir=str(tmp_path))
+    drop_database(database_url)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
+from typing import Any
 
 from django import forms
 from django.contrib.auth import login
@@ -76,32 +78,37 @@ def logout_page(request: HttpRequest) -> HttpResponse:
     return redirect("accounts:login")
 
 
-@require_http_methods(["GET", "POST"])
-def register_page(request: HttpRequest) -> HttpResponse:
-    form = RegisterForm(request.POST or None)
+def _form_page(
+    request: HttpRequest, form: forms.Form, template: str, action: Callable[[dict[str, Any]], None], done: str
+) -> HttpResponse:
+    """A form that calls one service: redirect on success, else the form with its errors (400)."""
     if request.method == "POST" and form.is_valid():
         try:
-            user = services.user_register(**form.cleaned_data)
-            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-            return redirect("portfolio:home")
+            action(form.cleaned_data)
+            return redirect(done)
         except ApplicationError as error:
             _apply_error(form, error)
     status = 400 if request.method == "POST" else 200
-    return render(request, "accounts/register.html", {"form": form}, status=status)
+    return render(request, template, {"form": form}, status=status)
+
+
+@require_http_methods(["GET", "POST"])
+def register_page(request: HttpRequest) -> HttpResponse:
+    def register(data: dict[str, Any]) -> None:
+        login(request, services.user_register(**data), backend="django.contrib.auth.backends.ModelBackend")
+
+    form = RegisterForm(request.POST or None)
+    return _form_page(request, form, "accounts/register.html", register, "portfolio:home")
 
 
 @login_required
 @require_http_methods(["GET", "POST"])
 def password_page(request: HttpRequest) -> HttpResponse:
+    def change(data: dict[str, Any]) -> None:
+        services.user_password_change(request=request, user=request.user, **data)  # type: ignore[arg-type]
+
     form = PasswordForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        try:
-            services.user_password_change(request=request, user=request.user, **form.cleaned_data)  # type: ignore[arg-type]
-            return redirect("accounts:sessions")
-        except ApplicationError as error:
-            _apply_error(form, error)
-    status = 400 if request.method == "POST" else 200
-    return render(request, "accounts/password.html", {"form": form}, status=status)
+    return _form_page(request, form, "accounts/password.html", change, "accounts:sessions")
 
 
 @login_required

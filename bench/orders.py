@@ -23,9 +23,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
-import psycopg
 
-from tradingsite.testing.processes import ROOT, VENV_BIN, Process, base_env, procfile_command
+from tradingsite.testing.processes import ROOT, Process, fresh_database, procfile_command, production_env
 from tradingsite.testing.servers import PostgresServer, RedisServer, free_port, wait_for_port
 
 RESULTS = ROOT / "bench" / "results"
@@ -49,22 +48,13 @@ def environment(tmp: Path) -> tuple[dict[str, str], list[object]]:
         redis_server = RedisServer().start()
         started.append(redis_server)
         redis_url = redis_server.url
-    name = f"bench_{secrets.token_hex(4)}"
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    env = base_env(
-        PATH=f"{VENV_BIN}:{os.environ['PATH']}",
-        DATABASE_URL=database_url.rsplit("/", 1)[0] + f"/{name}",
-        REDIS_URL=redis_url,
-        SECRET_KEY=secrets.token_urlsafe(50),
-        ALLOWED_HOSTS="127.0.0.1,localhost",
-        SECURE_SSL_REDIRECT="0",
-        SECURE_COOKIES="0",
+    env = production_env(
+        database_url=fresh_database(database_url, "bench"),
+        redis_url=redis_url,
+        var_dir=str(tmp),
         API_RATE_LIMIT="1000000",
         LOGIN_FAILURE_IP_LIMIT="1000000",
-        VAR_DIR=str(tmp),
         LOG_LEVEL="WARNING",
-        PYTHONUNBUFFERED="1",
     )
     return env, started
 

@@ -23,6 +23,14 @@ def market(symbols, prices):
     prices.set("SOLUSDT", "140", age_ms=60_000)  # stale
 
 
+@pytest.fixture
+def owner_eth(owner):
+    """The owner holds 1 ETH long at 3,000."""
+    return Position.objects.create(
+        user=owner, symbol_id="ETHUSDT", quantity=Decimal(1), cost_basis=Decimal(3000), opened_at="2026-01-01T00:00:00Z"
+    )
+
+
 @pytest.mark.parametrize(
     ("body", "status", "code"),
     [
@@ -61,14 +69,7 @@ def test_malformed_bodies_are_400(market, owner, raw):
     assert Order.objects.count() == 0
 
 
-def test_closing_more_than_is_open_is_refused_and_never_flips(market, owner):
-    Position.objects.create(
-        user=owner,
-        symbol_id="ETHUSDT",
-        quantity=Decimal("1"),
-        cost_basis=Decimal("3000"),
-        opened_at="2026-01-01T00:00:00Z",
-    )
+def test_closing_more_than_is_open_is_refused_and_never_flips(market, owner, owner_eth):
     client = trader(owner)
     for query, code in [
         ("quantity=1.5", "position_insufficient"),
@@ -85,15 +86,8 @@ def test_closing_more_than_is_open_is_refused_and_never_flips(market, owner):
     assert (half.json()["side"], half.json()["quantity"], half.json()["reduce_only"]) == ("sell", "0.5", True)
 
 
-def test_nobody_sees_or_touches_another_users_orders_or_positions(market, owner, other_user):
+def test_nobody_sees_or_touches_another_users_orders_or_positions(market, owner, other_user, owner_eth):
     mine = place(trader(owner), "BTCUSDT", "buy", "0.01", "private").json()
-    Position.objects.create(
-        user=owner,
-        symbol_id="ETHUSDT",
-        quantity=Decimal("1"),
-        cost_basis=Decimal("3000"),
-        opened_at="2026-01-01T00:00:00Z",
-    )
     intruder = trader(other_user)
     assert intruder.get(f"/api/v1/orders/{mine['id']}").status_code == 404
     assert intruder.get("/api/v1/orders/by-client-id/private").status_code == 404

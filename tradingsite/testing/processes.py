@@ -83,3 +83,41 @@ def base_env(**extra: str) -> dict[str, str]:
     env = {k: os.environ[k] for k in keep if k in os.environ}
     env.setdefault("PATH", "/usr/local/bin:/usr/bin:/bin")
     return {**env, **extra}
+
+
+def fresh_database(server_url: str, prefix: str) -> str:
+    """Creates an empty database on the server of `server_url`; returns its URL."""
+    import secrets
+
+    import psycopg
+
+    name = f"{prefix}_{secrets.token_hex(4)}"
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return server_url.rsplit("/", 1)[0] + f"/{name}"
+
+
+def drop_database(database_url: str) -> None:
+    import psycopg
+
+    server_url, name = database_url.rsplit("/", 1)
+    with psycopg.connect(f"{server_url}/postgres", autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def production_env(*, database_url: str, redis_url: str, var_dir: str, **extra: str) -> dict[str, str]:
+    """The environment of a production deployment, for processes on this machine's loopback."""
+    import secrets
+
+    return base_env(
+        PATH=f"{VENV_BIN}:{os.environ['PATH']}",
+        DATABASE_URL=database_url,
+        REDIS_URL=redis_url,
+        SECRET_KEY=secrets.token_urlsafe(50),
+        ALLOWED_HOSTS="127.0.0.1,localhost",
+        VAR_DIR=var_dir,
+        SECURE_SSL_REDIRECT="0",  # plain HTTP on loopback; HTTPS settings have their own test
+        SECURE_COOKIES="0",
+        PYTHONUNBUFFERED="1",
+        **extra,
+    )
