@@ -17,6 +17,14 @@ def _fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture(autouse=True)
+def _fresh_symbol_cache():
+    """Each test's database is rolled back under the process-wide symbol cache: start it empty."""
+    from pricefeed.selectors import symbol_cache_clear
+
+    symbol_cache_clear()
+
+
 @pytest.fixture
 def owner(django_user_model):
     return django_user_model.objects.create_user(username="owner", password="owner-password-1")

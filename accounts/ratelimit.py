@@ -1,13 +1,17 @@
-"""Fixed-window rate limits on the Django cache: Redis in production, so every web process counts
-against the same numbers; an atomic INCR per hit."""
+"""Fixed-window rate limits. In production the counters live in Redis, so every web process counts
+against the same numbers: one pipelined INCR + EXPIRE NX per hit on a process-wide connection pool
+(Django's cache would open a connection per request under ASGI, its handles being per-context).
+Embedded mode counts in the local cache."""
 
 from __future__ import annotations
 
 import hashlib
 import math
 import time
+from functools import cache as memoize
 from typing import Any
 
+import redis
 from django.conf import settings
 from django.core.cache import cache
 from rest_framework.request import Request
@@ -19,21 +23,48 @@ def _window_key(name: str, period: int, at: float) -> tuple[str, float]:
     return f"rl:{name}:{window}", (window + 1) * period - at
 
 
+@memoize
+def _redis(url: str) -> redis.Redis:
+    return redis.Redis.from_url(url)
+
+
+def _client() -> redis.Redis | None:
+    url = getattr(settings, "REDIS_URL", None)
+    return _redis(str(url)) if url else None
+
+
+def _count(key: str) -> int:
+    client = _client()
+    value = client.get(key) if client is not None else cache.get(key)
+    return int(value or 0)  # type: ignore[arg-type]
+
+
+def _incr(key: str, ttl: int) -> int:
+    client = _client()
+    if client is not None:
+        pipe = client.pipeline(transaction=False)
+        pipe.incr(key)
+        pipe.expire(key, ttl, nx=True)
+        count, _ = pipe.execute()
+        return int(count)
+    cache.add(key, 0, ttl)
+    try:
+        return cache.incr(key)
+    except ValueError:  # expired between add and incr
+        cache.add(key, 1, ttl)
+        return 1
+
+
 def retry_after(name: str, limit: int, period: int) -> int | None:
     """Seconds until `name` may act again, or None if it is under its limit (does not count)."""
     key, left = _window_key(name, period, time.time())
-    return max(1, math.ceil(left)) if (cache.get(key) or 0) >= limit else None
+    return max(1, math.ceil(left)) if _count(key) >= limit else None
 
 
 def hit(name: str, limit: int, period: int) -> int | None:
     """Count one action; seconds to wait if that went over the limit, else None."""
     key, left = _window_key(name, period, time.time())
-    cache.add(key, 0, period + 1)
-    try:
-        count = cache.incr(key)
-    except ValueError:  # expired between add and incr
-        cache.add(key, 1, period + 1)
-        count = 1
+    count = _incr(key, period + 1)
     return max(1, math.ceil(left)) if count > limit else None
 
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 from django.contrib.admin.models import CHANGE, LogEntry
 from django.contrib.auth import HASH_SESSION_KEY, authenticate, login, logout, update_session_auth_hash
 from django.contrib.auth.password_validation import validate_password
@@ -22,6 +20,7 @@ from accounts.sessions.policy import public_id
 from accounts.sessions.repository import get_repository
 from tradingsite.lib.client_ip import client_ip
 from tradingsite.lib.errors import ApplicationError
+from tradingsite.lib.layer import group_send
 
 
 class LoginThrottled(ApplicationError):
@@ -40,9 +39,8 @@ def session_group(session_public_id: str) -> str:
 
 
 def _tell_sockets_session_ended(keys: Iterable[str]) -> None:
-    layer = get_channel_layer()
     for key in keys:
-        async_to_sync(layer.group_send)(session_group(public_id(key)), {"type": "session.ended"})
+        group_send(session_group(public_id(key)), {"type": "session.ended"})
 
 
 def session_end(*, session_key: str) -> None:

@@ -4,8 +4,9 @@
 
 Starts its own PostgreSQL and Redis (or uses DATABASE_URL / REDIS_URL), migrates a fresh database,
 starts the Procfile's web (daphne), worker and feeder processes, creates users (one holding 50 open
-positions), then drives `POST /api/v1/orders` and `GET /api/v1/portfolio` with concurrent keep-alive
-clients for a fixed time. Writes bench/results/orders-<timestamp>.{json,md}.
+positions), then drives `POST /api/v1/orders` and `GET /api/v1/portfolio` for a fixed time: closed
+loop (`--concurrency` keep-alive clients, as fast as they can: a saturation test) or open loop
+(`--rate` orders/s and as many portfolio reads/s on a fixed schedule: latency at a given load). Writes bench/results/orders-<timestamp>.{json,md}.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -94,7 +96,7 @@ async def login(client: httpx.AsyncClient, username: str) -> str:
     return response.json()["token"]
 
 
-async def drive(base: str, users: int, concurrency: int, seconds: float) -> dict[str, object]:
+async def drive(base: str, users: int, concurrency: int, seconds: float, rate: float) -> dict[str, object]:
     limits = httpx.Limits(max_connections=concurrency * 2, max_keepalive_connections=concurrency * 2)
     async with httpx.AsyncClient(base_url=base, limits=limits, timeout=10) as client:
         tokens = [await login(client, f"bench{i}") for i in range(users)]
@@ -103,30 +105,51 @@ async def drive(base: str, users: int, concurrency: int, seconds: float) -> dict
         statuses: dict[str, int] = {}
         deadline = time.monotonic() + seconds
 
+        def count(key: str) -> None:
+            statuses[key] = statuses.get(key, 0) + 1
+
+        async def place(n: int, started: float) -> None:
+            token = tokens[1 + n % (users - 1)]
+            body = {"symbol": "BTCUSDT", "side": "buy" if n % 2 else "sell", "quantity": "0.0001"}
+            response = await client.post("/api/v1/orders", json=body, headers={"Authorization": f"Bearer {token}"})
+            accept.append((time.perf_counter() - started) * 1000)
+            count(f"orders {response.status_code}")
+
+        async def read(started: float) -> None:
+            response = await client.get("/api/v1/portfolio", headers={"Authorization": f"Bearer {tokens[0]}"})
+            portfolio.append((time.perf_counter() - started) * 1000)
+            count(f"portfolio {response.status_code}")
+
         async def orders_loop(worker: int) -> None:
-            n = 0
+            n = worker
             while time.monotonic() < deadline:
-                token = tokens[1 + (worker + n) % (users - 1)]
-                body = {"symbol": "BTCUSDT", "side": "buy" if n % 2 else "sell", "quantity": "0.0001"}
-                started = time.perf_counter()
-                response = await client.post("/api/v1/orders", json=body, headers={"Authorization": f"Bearer {token}"})
-                accept.append((time.perf_counter() - started) * 1000)
-                statuses[f"orders {response.status_code}"] = statuses.get(f"orders {response.status_code}", 0) + 1
-                n += 1
+                await place(n, time.perf_counter())
+                n += concurrency
 
         async def portfolio_loop() -> None:
             while time.monotonic() < deadline:
-                started = time.perf_counter()
-                response = await client.get("/api/v1/portfolio", headers={"Authorization": f"Bearer {tokens[0]}"})
-                portfolio.append((time.perf_counter() - started) * 1000)
-                key = f"portfolio {response.status_code}"
-                statuses[key] = statuses.get(key, 0) + 1
+                await read(time.perf_counter())
+
+        async def open_loop(make: Callable[[int, float], Awaitable[None]]) -> None:
+            # Requests leave on a fixed schedule whatever the server does; latency counts from the
+            # scheduled time, so a slow server is not hidden by the client waiting (no coordinated omission).
+            start, tasks, n = time.perf_counter(), [], 0
+            while time.monotonic() < deadline:
+                due = start + n / rate
+                await asyncio.sleep(max(0.0, due - time.perf_counter()))
+                tasks.append(asyncio.create_task(make(n, due)))
+                n += 1
+            await asyncio.gather(*tasks)
 
         check = await client.get("/api/v1/portfolio", headers={"Authorization": f"Bearer {tokens[0]}"})
         assert check.json()["positions"] == 50, check.text
-        await asyncio.gather(
-            *(orders_loop(w) for w in range(concurrency)), *(portfolio_loop() for _ in range(max(1, concurrency // 4)))
-        )
+        if rate:
+            await asyncio.gather(open_loop(place), open_loop(lambda n, due: read(due)))
+        else:
+            await asyncio.gather(
+                *(orders_loop(w) for w in range(concurrency)),
+                *(portfolio_loop() for _ in range(max(1, concurrency // 4))),
+            )
     return {"accept_ms": accept, "portfolio_ms": portfolio, "statuses": statuses}
 
 
@@ -146,6 +169,13 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--users", type=int, default=20)
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=0,
+        help="open loop: this many orders/s and as many portfolio reads/s on a fixed schedule "
+        "(default 0: closed loop, --concurrency clients as fast as they can)",
+    )
     parser.add_argument(
         "--server", choices=["daphne", "uvicorn"], default="daphne", help="web server (daphne: the Procfile's)"
     )
@@ -169,7 +199,7 @@ def main() -> None:
         processes[1].wait_for_line("ready.", 60)
         time.sleep(1.5)  # the feeder's first batches
         print(f"driving http://127.0.0.1:{port} for {args.seconds:.0f}s with {args.concurrency} order clients …")
-        raw = asyncio.run(drive(f"http://127.0.0.1:{port}", args.users, args.concurrency, args.seconds))
+        raw = asyncio.run(drive(f"http://127.0.0.1:{port}", args.users, args.concurrency, args.seconds, args.rate))
     finally:
         for process in processes:
             process.stop()
@@ -182,6 +212,7 @@ def main() -> None:
         "server": f"{args.server} (1 web process); Celery worker concurrency 2; feeder simulated",
         "seconds": args.seconds,
         "concurrency": args.concurrency,
+        "rate": args.rate,
         "post_orders": summarize(raw["accept_ms"], args.seconds),  # type: ignore[arg-type]
         "get_portfolio_50_positions": summarize(raw["portfolio_ms"], args.seconds),  # type: ignore[arg-type]
         "statuses": raw["statuses"],

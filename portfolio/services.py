@@ -15,8 +15,6 @@ from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -30,7 +28,9 @@ from portfolio.payloads import order_payload
 from pricefeed.bus import get_bus
 from pricefeed.domain import Tick, now_ms
 from pricefeed.models import Symbol
+from pricefeed.selectors import symbol_get
 from tradingsite.lib.errors import ApplicationError
+from tradingsite.lib.layer import group_send
 
 logger = logging.getLogger(__name__)
 
@@ -75,9 +75,10 @@ def order_place(*, user: User, request: OrderRequest) -> tuple[Order, bool]:
     except RuleViolation as error:
         raise _violation(error, http.HTTP_400_BAD_REQUEST) from None
     side = Side(request.side)
-    existing = Order.objects.filter(user=user, client_order_id=client_order_id).first()
-    if existing is not None:
-        return _same_order(existing, request, quantity), False
+    if request.client_order_id:  # a generated id is new by construction
+        existing = Order.objects.filter(user=user, client_order_id=client_order_id).first()
+        if existing is not None:
+            return _same_order(existing, request, quantity), False
     symbol = _tradable_symbol(request.symbol)
     tick = _fresh_price(symbol.symbol)
     try:
@@ -145,7 +146,7 @@ def _same_order(existing: Order, request: OrderRequest, quantity: Decimal) -> Or
 
 
 def _tradable_symbol(name: str) -> Symbol:
-    symbol = Symbol.objects.filter(pk=name).first()
+    symbol = symbol_get(name)
     if symbol is None:
         raise ApplicationError("symbol_unknown", f"Unknown symbol {name!r}.", {"symbol": name})
     if symbol.status != Symbol.Status.TRADING:
@@ -165,18 +166,20 @@ def _fresh_price(symbol: str) -> Tick:
     return tick
 
 
-def _open_quantities(user_id: int) -> dict[str, Decimal]:
-    rows = Position.objects.filter(user_id=user_id, status=Position.Status.OPEN).values_list("symbol_id", "quantity")
-    return dict(rows)
+def _open_books(user_id: int) -> dict[str, tuple[Decimal, Decimal]]:
+    """symbol → (quantity, cost basis) of the user's open positions."""
+    rows = Position.objects.filter(user_id=user_id, status=Position.Status.OPEN).values_list(
+        "symbol_id", "quantity", "cost_basis"
+    )
+    return {symbol: (quantity, cost) for symbol, quantity, cost in rows}
 
 
-def _marks(user_id: int, held: dict[str, Decimal], known: dict[str, Decimal]) -> dict[str, Decimal]:
+def _marks(books: dict[str, tuple[Decimal, Decimal]], known: dict[str, Decimal]) -> dict[str, Decimal]:
     """Prices to value the user's positions: the order's snapshot, else the store, else the entry."""
-    missing = [s for s in held if s not in known]
     prices = dict(known)
-    prices.update({s: t.price for s, t in get_bus().get_many(missing).items()})
-    for position in Position.objects.filter(user_id=user_id, status=Position.Status.OPEN, symbol_id__in=missing):
-        prices.setdefault(position.symbol_id, position.cost_basis / position.quantity)
+    prices.update({s: t.price for s, t in get_bus().get_many([s for s in books if s not in known]).items()})
+    for symbol, (quantity, cost) in books.items():
+        prices.setdefault(symbol, cost / quantity)
     return prices
 
 
@@ -224,14 +227,15 @@ def _check_order_rules(
     account: Account, symbol: str, side: Side, quantity: Decimal, price: Decimal, fee_rate: Decimal, reduce_only: bool
 ) -> None:
     """The rules that depend on what the user holds, at acceptance and again at the fill."""
-    held = _open_quantities(account.user_id)
+    books = _open_books(account.user_id)
+    held = {symbol: quantity for symbol, (quantity, _) in books.items()}
     if reduce_only:
         _check_reduce_only(held.get(symbol, Decimal(0)), side, quantity)
         return
     check_buying_power(
         cash=account.cash,
         positions=held,
-        prices=_marks(account.user_id, held, {symbol: price}),
+        prices=_marks(books, {symbol: price}),
         symbol=symbol,
         side=side,
         quantity=quantity,
@@ -296,14 +300,11 @@ def _finish(order: Order, status: str, reason: str) -> Order:
 
 
 def _notify_user(user_id: int, order: dict[str, object], *, positions_changed: bool) -> None:
-    layer = get_channel_layer()
-    if layer is None:
-        return
-    group = f"user.{user_id}"
+    messages: list[dict[str, object]] = [{"type": "order.updated", "order": order}]
+    if positions_changed:
+        messages.append({"type": "portfolio.changed"})
     try:
-        async_to_sync(layer.group_send)(group, {"type": "order.updated", "order": order})
-        if positions_changed:
-            async_to_sync(layer.group_send)(group, {"type": "portfolio.changed"})
+        group_send(f"user.{user_id}", *messages)
     except Exception:
         logger.exception("could not notify user %s of order %s", user_id, order.get("id"))
 

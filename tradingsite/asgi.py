@@ -2,10 +2,11 @@
 
 import os
 
-from django.core.asgi import get_asgi_application
-
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tradingsite.settings")
-django_asgi_app = get_asgi_application()  # first: sets Django up before anything imports models
+
+from tradingsite.handlers import get_http_application
+
+django_asgi_app = get_http_application()  # first: sets Django up before anything imports models
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 

@@ -204,6 +204,10 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = True
+# Celery's Django fixup closes the database connections around every task, and with a connection
+# pool in a prefork child it closes the whole pool (new pool, new connections for each task). Past
+# this many tasks it does so; between, tradingsite/celery.py hands the connection back to the pool.
+CELERY_DB_REUSE_MAX = 1000
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     # A task taken by a worker that died is handed out again after this many seconds.
@@ -223,6 +227,8 @@ PRICE_SOURCE = env_choice("PRICE_SOURCE", "simulated", ("simulated",))
 PRICE_FLUSH_INTERVAL_MS = env_int("PRICE_FLUSH_INTERVAL_MS", 100, minimum=10, maximum=5000)
 PRICE_TTL_SECONDS = env_int("PRICE_TTL_SECONDS", 60, minimum=1)
 PRICE_MAX_AGE_SECONDS = env_int("PRICE_MAX_AGE_SECONDS", 10, minimum=1)
+# How long a process may serve a symbol's filters and status before reading them again.
+SYMBOL_CACHE_SECONDS = env_int("SYMBOL_CACHE_SECONDS", 5, minimum=0)
 SIMULATED_RATE = env_int("SIMULATED_RATE", 100, minimum=1, maximum=100_000)
 SIMULATED_SEED = env_int("SIMULATED_SEED", 0)
 
