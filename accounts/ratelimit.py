@@ -36,7 +36,7 @@ def _client() -> redis.Redis | None:
 def _count(key: str) -> int:
     client = _client()
     value = client.get(key) if client is not None else cache.get(key)
-    return int(value or 0)  # type: ignore[arg-type]
+    return int(value or 0)
 
 
 def _incr(key: str, ttl: int) -> int:

@@ -20,9 +20,10 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -130,10 +131,11 @@ async def drive(base: str, users: int, concurrency: int, seconds: float, rate: f
             while time.monotonic() < deadline:
                 await read(time.perf_counter())
 
-        async def open_loop(make: Callable[[int, float], Awaitable[None]]) -> None:
+        async def open_loop(make: Callable[[int, float], Coroutine[Any, Any, None]]) -> None:
             # Requests leave on a fixed schedule whatever the server does; latency counts from the
             # scheduled time, so a slow server is not hidden by the client waiting (no coordinated omission).
-            start, tasks, n = time.perf_counter(), [], 0
+            start, n = time.perf_counter(), 0
+            tasks: list[asyncio.Task[None]] = []
             while time.monotonic() < deadline:
                 due = start + n / rate
                 await asyncio.sleep(max(0.0, due - time.perf_counter()))

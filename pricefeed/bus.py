@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import weakref
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Iterable, Sequence
 from functools import cache
+from typing import Any
 
 import redis
 import redis.asyncio as aioredis
@@ -28,6 +30,7 @@ logger = logging.getLogger(__name__)
 
 PRICES_CHANNEL = "prices"
 FEED_STATUS_KEY = "feed:status"
+FEED_STATS_KEY = "feed:stats"
 
 
 def price_key(symbol: str) -> str:
@@ -48,6 +51,13 @@ class PriceBus(ABC):
 
     @abstractmethod
     def feed_status(self) -> FeedStatus | None: ...
+
+    @abstractmethod
+    async def publish_stats(self, stats: dict[str, Any]) -> None:
+        """The feeder's counters (written about once a second)."""
+
+    @abstractmethod
+    def feed_stats(self) -> dict[str, Any] | None: ...
 
     @abstractmethod
     def subscribe(self, stop: asyncio.Event | None = None) -> AsyncIterator[Batch]:
@@ -92,6 +102,13 @@ class RedisPriceBus(PriceBus):
         raw = self._sync.get(FEED_STATUS_KEY)
         return None if raw is None else FeedStatus.from_json(raw)
 
+    async def publish_stats(self, stats: dict[str, Any]) -> None:
+        await self._aclient().set(FEED_STATS_KEY, json.dumps(stats), ex=self.ttl)
+
+    def feed_stats(self) -> dict[str, Any] | None:
+        raw = self._sync.get(FEED_STATS_KEY)
+        return None if raw is None else json.loads(raw)
+
     async def subscribe(self, stop: asyncio.Event | None = None) -> AsyncIterator[Batch]:
         stop = stop or asyncio.Event()
         delay = 0.1
@@ -135,6 +152,7 @@ class MemoryPriceBus(PriceBus):
     def __init__(self) -> None:
         self._prices: dict[str, Tick] = {}
         self._status: FeedStatus | None = None
+        self._stats: dict[str, Any] | None = None
         self._queues: set[asyncio.Queue[Batch]] = set()
 
     async def publish(self, batch: Batch) -> None:
@@ -154,6 +172,12 @@ class MemoryPriceBus(PriceBus):
 
     def feed_status(self) -> FeedStatus | None:
         return self._status
+
+    async def publish_stats(self, stats: dict[str, Any]) -> None:
+        self._stats = dict(stats)
+
+    def feed_stats(self) -> dict[str, Any] | None:
+        return self._stats
 
     async def subscribe(self, stop: asyncio.Event | None = None) -> AsyncIterator[Batch]:
         queue: asyncio.Queue[Batch] = asyncio.Queue(self.QUEUE_SIZE)

@@ -8,11 +8,12 @@ times between two flushes still occupies one slot, holding its newest tick.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import time
-from dataclasses import dataclass
-from typing import Protocol
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 from pricefeed.bus import PriceBus
 from pricefeed.domain import Batch, Tick, now_ms
@@ -20,6 +21,7 @@ from pricefeed.domain import Batch, Tick, now_ms
 logger = logging.getLogger(__name__)
 
 IDLE_HEARTBEAT_MS = 1000  # with no ticks at all, still refresh the feed status this often
+STATS_EVERY_MS = 1000  # counters written to the bus (feed:stats) this often
 
 
 class Source(Protocol):
@@ -53,8 +55,22 @@ class LatestWinsBuffer:
 class FeederStats:
     ticks_in: int = 0
     batches_out: int = 0
+    ticks_out: int = 0
     last_flush_ms: float = 0.0
+    max_flush_ms: float = 0.0
     flush_errors: int = 0
+    # receive → publish, per tick, of the latest batches (bounded)
+    publish_lag_ms: collections.deque[int] = field(default_factory=lambda: collections.deque(maxlen=20_000))
+
+    def as_dict(self) -> dict[str, Any]:
+        body: dict[str, Any] = {k: v for k, v in vars(self).items() if k != "publish_lag_ms"}
+        body["last_flush_ms"] = round(self.last_flush_ms, 2)
+        body["max_flush_ms"] = round(self.max_flush_ms, 2)
+        lags = sorted(self.publish_lag_ms)
+        if lags:
+            body["publish_lag_ms_p50"] = lags[len(lags) // 2]
+            body["publish_lag_ms_p99"] = lags[min(len(lags) - 1, int(len(lags) * 0.99))]
+        return body
 
 
 class Feeder:
@@ -65,6 +81,15 @@ class Feeder:
         self.buffer = LatestWinsBuffer()
         self.stats = FeederStats()
         self._last_publish_ms = 0
+        self._last_stats_ms = 0
+
+    def status(self) -> dict[str, Any]:
+        """Counters of the feeder and of its source, for logs, /readyz and the API."""
+        body = {"source": self.source.name, **self.stats.as_dict()}
+        source_status = getattr(self.source, "status", None)
+        if callable(source_status):
+            body.update(source_status())
+        return body
 
     def emit(self, tick: Tick) -> None:
         self.stats.ticks_in += 1
@@ -106,4 +131,11 @@ class Feeder:
             return
         self._last_publish_ms = now
         self.stats.batches_out += 1
+        self.stats.ticks_out += len(ticks)
         self.stats.last_flush_ms = (time.perf_counter() - started) * 1000
+        self.stats.max_flush_ms = max(self.stats.max_flush_ms, self.stats.last_flush_ms)
+        self.stats.publish_lag_ms.extend(now - tick.received_ts for tick in ticks)
+        if now - self._last_stats_ms >= STATS_EVERY_MS:
+            self._last_stats_ms = now
+            with contextlib.suppress(Exception):
+                await self.bus.publish_stats(self.status())

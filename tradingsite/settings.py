@@ -223,7 +223,8 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
 PRICE_BUS = "memory" if EMBEDDED else "redis"
 # Embedded: the web process runs the price source itself. Production: the `feeder` process does.
 PRICE_FEED_IN_PROCESS = env_bool("PRICE_FEED_IN_PROCESS", EMBEDDED)
-PRICE_SOURCE = env_choice("PRICE_SOURCE", "simulated", ("simulated",))
+# Where prices come from: Binance in production (the machine must reach it), simulated when embedded.
+PRICE_SOURCE = env_choice("PRICE_SOURCE", "simulated" if EMBEDDED else "binance", ("binance", "simulated"))
 PRICE_FLUSH_INTERVAL_MS = env_int("PRICE_FLUSH_INTERVAL_MS", 100, minimum=10, maximum=5000)
 PRICE_TTL_SECONDS = env_int("PRICE_TTL_SECONDS", 60, minimum=1)
 PRICE_MAX_AGE_SECONDS = env_int("PRICE_MAX_AGE_SECONDS", 10, minimum=1)
@@ -231,6 +232,11 @@ PRICE_MAX_AGE_SECONDS = env_int("PRICE_MAX_AGE_SECONDS", 10, minimum=1)
 SYMBOL_CACHE_SECONDS = env_int("SYMBOL_CACHE_SECONDS", 5, minimum=0)
 SIMULATED_RATE = env_int("SIMULATED_RATE", 100, minimum=1, maximum=100_000)
 SIMULATED_SEED = env_int("SIMULATED_SEED", 0)
+# Binance market data (the market-data-only hosts need no API key).
+BINANCE_WS_URL = env_str("BINANCE_WS_URL") or "wss://data-stream.binance.vision"
+BINANCE_REST_URL = env_str("BINANCE_REST_URL") or "https://data-api.binance.vision"
+BINANCE_STREAM = env_choice("BINANCE_STREAM", "aggTrade", ("aggTrade", "trade", "bookTicker", "miniTicker", "ticker"))
+BINANCE_SILENCE_TIMEOUT = env_int("BINANCE_SILENCE_TIMEOUT", 60, minimum=1)
 
 # --- Trading -------------------------------------------------------------------------------------
 

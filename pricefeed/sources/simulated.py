@@ -38,6 +38,23 @@ def bundled_symbols() -> list[SimulatedSymbol]:
     ]
 
 
+def universe(rows: list[tuple[str, Decimal]]) -> list[SimulatedSymbol]:
+    """Walks for a symbol universe given as (symbol, tick size): the bundled reference price and
+    volatility where known, else a plausible price drawn from the name (stable across runs)."""
+    bundled = {s.symbol: s for s in bundled_symbols()}
+    result = []
+    for name, tick_size in rows:
+        known = bundled.get(name)
+        if known is not None:
+            result.append(SimulatedSymbol(name, tick_size, known.ref_price, known.daily_vol))
+            continue
+        draw = random.Random(name)
+        price = Decimal(10) ** draw.randint(0, 4) * Decimal(draw.randint(100, 999)) / 100
+        price = max(tick_size, (price / tick_size).to_integral_value() * tick_size)
+        result.append(SimulatedSymbol(name, tick_size, price, round(draw.uniform(0.03, 0.08), 3)))
+    return result
+
+
 class SimulatedSource:
     name = "simulated"
 

@@ -119,5 +119,5 @@ def production_env(*, database_url: str, redis_url: str, var_dir: str, **extra: 
         SECURE_SSL_REDIRECT="0",  # plain HTTP on loopback; HTTPS settings have their own test
         SECURE_COOKIES="0",
         PYTHONUNBUFFERED="1",
-        **extra,
+        **{"PRICE_SOURCE": "simulated", **extra},  # Binance is unreachable from tests and benches
     )
