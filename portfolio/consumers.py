@@ -57,6 +57,7 @@ class PortfolioConsumer(AsyncWebsocketConsumer):
         self.holdings, self.marks = {}, {}
         self.dirty: set[str] = set()
         self.wake = asyncio.Event()
+        self.background: set[asyncio.Task[None]] = set()
         hub.ensure_started()
         for group in self.groups_joined:
             await self.channel_layer.group_add(group, self.channel_name)
@@ -134,6 +135,12 @@ class PortfolioConsumer(AsyncWebsocketConsumer):
         """Called by the price hub on the event loop; must not block."""
         self.dirty |= symbols
         self.wake.set()
+
+    def feed_changed(self, state: dict[str, Any]) -> None:
+        """Called by the price hub when the feed goes live, stale, simulated or replay."""
+        task = asyncio.get_running_loop().create_task(self.send_frame("feed", **state))
+        self.background.add(task)
+        task.add_done_callback(self.background.discard)
 
     async def send_changes_forever(self) -> None:
         while True:

@@ -24,12 +24,19 @@ logger = logging.getLogger(__name__)
 class PriceListener(Protocol):
     def prices_changed(self, symbols: set[str], /) -> None: ...
 
+    def feed_changed(self, state: dict[str, Any], /) -> None: ...
+
+
+FEED_CHECK_SECONDS = 1.0
+
 
 class PriceHub:
     def __init__(self) -> None:
         self.prices: dict[str, Tick] = {}
         self.status: FeedStatus | None = None
         self._index: dict[str, set[PriceListener]] = {}
+        self._listeners: set[PriceListener] = set()
+        self._feed_state: str | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._stop = asyncio.Event()
@@ -45,7 +52,10 @@ class PriceHub:
         self._stop = asyncio.Event()
         self.prices.clear()
         self._index.clear()
-        self._tasks = [loop.create_task(self._listen(), name="price-hub")]
+        self._tasks = [
+            loop.create_task(self._listen(), name="price-hub"),
+            loop.create_task(self._watch_feed(), name="price-hub-feed-state"),
+        ]
         if settings.PRICE_FEED_IN_PROCESS:
             self._tasks.append(loop.create_task(_run_embedded_feeder(), name="embedded-price-feeder"))
         logger.info("price hub started (in-process feed: %s)", settings.PRICE_FEED_IN_PROCESS)
@@ -68,13 +78,34 @@ class PriceHub:
             except Exception:
                 logger.exception("price batch could not be applied")
 
+    async def _watch_feed(self) -> None:
+        """A feed that goes quiet sends no batch to say so: look at the clock as well."""
+        while not self._stop.is_set():
+            await asyncio.sleep(FEED_CHECK_SECONDS)
+            try:
+                self._check_feed()
+            except Exception:
+                logger.exception("feed state check failed")
+
+    def _check_feed(self) -> None:
+        """Tell every listener when the feed's state (live / stale / simulated / replay) changes."""
+        state = self.feed_state()
+        if state["state"] == self._feed_state:
+            return
+        first, self._feed_state = self._feed_state is None, state["state"]
+        if not first:
+            for listener in list(self._listeners):
+                listener.feed_changed(state)
+
     # --- listeners ----------------------------------------------------------------------------
 
     def register(self, listener: PriceListener, symbols: Iterable[str]) -> None:
+        self._listeners.add(listener)
         for symbol in symbols:
             self._index.setdefault(symbol, set()).add(listener)
 
     def unregister(self, listener: PriceListener, symbols: Iterable[str]) -> None:
+        self._listeners.discard(listener)
         for symbol in symbols:
             listeners = self._index.get(symbol)
             if listeners is not None:
@@ -102,6 +133,8 @@ class PriceHub:
 
     def apply(self, batch: Batch) -> None:
         self.status = FeedStatus(batch.source, batch.flushed_ts)
+        if self._feed_state is not None and self._feed_state != self.status.state(batch.flushed_ts, 1):
+            self._check_feed()  # back from stale, or another source: say so now, not a second later
         affected: dict[PriceListener, set[str]] = {}
         for tick in batch.ticks:
             if not self._remember(tick):

@@ -15,5 +15,6 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/v1/", include("accounts.api_urls")),
     path("api/v1/", include("portfolio.api_urls")),
+    path("api/v1/", include("pricefeed.api_urls")),
     path("", include("portfolio.urls")),
 ]

@@ -10,9 +10,6 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from pricefeed.bus import get_bus
-from pricefeed.domain import now_ms
-
 logger = logging.getLogger(__name__)
 
 
@@ -54,13 +51,30 @@ def _check_cache() -> dict[str, object]:
 def _check_prices() -> dict[str, object]:
     from django.conf import settings
 
+    from pricefeed.selectors import feed_report
+
     try:
-        status = get_bus().feed_status()
+        report = feed_report()
     except Exception as exc:
-        logger.warning("readyz: price bus check failed: %s", exc)
+        logger.warning("readyz: price feed check failed: %s", exc)
         return {"ok": False, "error": type(exc).__name__}
-    if status is None:
+    if report["state"] == "none":
         # In embedded mode the feed starts with the first request; say so rather than fail.
         return {"ok": settings.PRICE_FEED_IN_PROCESS, "state": "starting" if settings.PRICE_FEED_IN_PROCESS else "none"}
-    state = status.state(now_ms(), settings.PRICE_MAX_AGE_SECONDS * 1000)
-    return {"ok": state != "stale", "state": state, "source": status.source, "age_ms": now_ms() - status.updated_ts}
+    stats = report["stats"]
+    counters = (
+        "connections",
+        "reconnects",
+        "watchdog_reconnects",
+        "invalid_frames",
+        "lag_ms_p99",
+        "publish_lag_ms_p99",
+    )
+    return {
+        "ok": report["state"] != "stale",
+        "state": report["state"],
+        "source": report["source"],
+        "age_ms": report["age_ms"],
+        "symbols": report["symbols"],
+        **{name: stats[name] for name in counters if name in stats},
+    }

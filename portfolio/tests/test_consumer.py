@@ -1,5 +1,6 @@
 """The live portfolio socket, on the real Redis channel layer and price bus."""
 
+import asyncio
 import json
 from decimal import Decimal
 
@@ -13,7 +14,7 @@ from django.utils import timezone
 
 from portfolio.models import Position
 from pricefeed.bus import RedisPriceBus
-from pricefeed.domain import Batch, Tick
+from pricefeed.domain import Batch, Tick, now_ms
 from pricefeed.models import Symbol
 from pricefeed.services import symbol_sync_from_snapshot
 from tradingsite.asgi import application
@@ -167,4 +168,26 @@ async def test_a_portfolio_event_on_the_channel_layer_reloads_positions(price_hu
     await publish(("SOLUSDT", "151", T0 + 5))
     pnl = await receive(ws)
     assert pnl["positions"][0]["unrealized_pnl"] == "11"
+    await ws.disconnect()
+
+
+async def test_the_socket_hears_when_the_feed_goes_stale_and_comes_back(price_hub, traders, settings):
+    settings.PRICE_MAX_AGE_SECONDS = 1
+    bus = RedisPriceBus(str(settings.REDIS_URL), 60)
+
+    async def fresh_batch() -> None:  # a symbol nobody holds: only the feed state can change
+        now = now_ms()
+        await bus.publish(Batch("simulated", now, (Tick("XRPUSDT", Decimal("2.2"), now, now),)))
+
+    await fresh_batch()
+    ws = socket(traders["owner"])
+    await ws.connect()
+    snapshot = await receive(ws)
+    assert snapshot["feed"]["state"] == "simulated"
+    await asyncio.sleep(1.1)  # the hub has looked at the feed once: simulated
+    stale = json.loads(await ws.receive_from(timeout=4))
+    assert (stale["type"], stale["state"], stale["source"]) == ("feed", "stale", "simulated")
+    await fresh_batch()
+    back = await receive(ws)
+    assert (back["type"], back["state"], back["seq"]) == ("feed", "simulated", stale["seq"] + 1)
     await ws.disconnect()

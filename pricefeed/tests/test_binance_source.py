@@ -56,8 +56,8 @@ async def running(
     async def tradable_now() -> set[str]:
         return set(state.tradable)
 
-    config = BinanceConfig(ws_url=server.ws_url, rest_url=server.rest_url, **settings)  # type: ignore[arg-type]
-    source = BinanceSource(config, tradable_now, wanted)
+    source_config = BinanceConfig(ws_url=server.ws_url, rest_url=server.rest_url, **settings)  # type: ignore[arg-type]
+    source = BinanceSource(source_config, tradable_now, wanted)
     state.source = source
     task = asyncio.create_task(source.run(state.ticks.append))
     try:
