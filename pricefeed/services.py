@@ -1,12 +1,13 @@
 from __future__ import annotations
 
 import json
+import urllib.request
 from collections.abc import Iterable
 from decimal import Decimal
 
 from django.db import transaction
 
-from pricefeed.binance import ExchangeSymbol
+from pricefeed.binance import ExchangeSymbol, exchange_symbols
 from pricefeed.models import Symbol
 from pricefeed.sources.simulated import SNAPSHOT
 
@@ -66,6 +67,20 @@ def symbol_sync(
             symbol.save(update_fields=["status", "updated_at"])
             counts["delisted"] += 1
     return counts
+
+
+def exchange_info_fetch(rest_url: str, timeout: float = 30) -> list[ExchangeSymbol]:
+    """Binance REST `GET /api/v3/exchangeInfo`, parsed. Raises OSError / ValueError when unreachable
+    or malformed."""
+    url = rest_url.rstrip("/") + "/api/v3/exchangeInfo"
+    if not url.startswith(("https://", "http://")):
+        raise ValueError(f"BINANCE_REST_URL must be http(s): {url}")
+    with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 (scheme checked)
+        return exchange_symbols(json.loads(response.read()))
+
+
+def symbol_sync_from_exchange(rest_url: str, quote_asset: str) -> dict[str, int]:
+    return symbol_sync(exchange_info_fetch(rest_url), quote_asset=quote_asset, complete=True)
 
 
 def symbol_sync_from_snapshot() -> int:

@@ -82,3 +82,58 @@ def test_the_wire_form_round_trips_exactly():
     batch = Batch("simulated", 123, (Tick("PEPEUSDT", Decimal("0.00000482"), 1, 2),))
     assert Batch.from_json(batch.to_json()) == batch
     assert '"price":"0.00000482"' in batch.to_json()
+
+
+async def test_replay_keeps_the_original_pacing_at_its_speed_factor(tmp_path):
+    import json
+    import time
+
+    from pricefeed.sources.replay import ReplaySource
+
+    frames = [
+        {"stream": "btcusdt@aggTrade", "data": {"e": "aggTrade", "E": 1_000, "s": "BTCUSDT", "p": "91000.10"}},
+        {"stream": "ethusdt@aggTrade", "data": {"e": "aggTrade", "E": 1_500, "s": "ETHUSDT", "p": "3100.5"}},
+        {
+            "stream": "btcusdt@bookTicker",
+            "data": {"u": 1, "s": "BTCUSDT", "b": "91000", "B": "1", "a": "91001", "A": "1"},
+        },
+        {"stream": "btcusdt@aggTrade", "data": {"e": "aggTrade", "E": 3_000, "s": "BTCUSDT", "p": "91002"}},
+    ]
+    path = tmp_path / "recording.jsonl"
+    path.write_text("\n".join([json.dumps(f) for f in frames[:2]] + ["{garbage"] + [json.dumps(f) for f in frames[2:]]))
+    source, got = ReplaySource(path, speed=10), []
+    started = time.monotonic()
+    await source.run(lambda tick: got.append((time.monotonic() - started, tick)))
+    assert [(t.symbol, str(t.price)) for _, t in got] == [
+        ("BTCUSDT", "91000.10"),
+        ("ETHUSDT", "3100.5"),
+        ("BTCUSDT", "91000.5"),
+        ("BTCUSDT", "91002"),
+    ]
+    assert source.invalid_frames == 1
+    # 2 s of recording at 10x: the last frame 0.2 s after the first, the second 0.05 s after it.
+    assert 0.04 <= got[1][0] - got[0][0] < 0.15
+    assert 0.18 <= got[3][0] - got[0][0] < 0.35
+    assert all(t.event_ts == t.received_ts for _, t in got)  # shown as of the replay, not of the recording
+
+
+def test_the_feeder_command_replays_a_file_into_the_store_and_refuses_bad_sources(tmp_path, redis_client):
+    import json
+
+    import pytest
+    from django.core.management import CommandError, call_command
+
+    path = tmp_path / "recording.jsonl"
+    frame = {"stream": "solusdt@aggTrade", "data": {"e": "aggTrade", "E": 7, "s": "SOLUSDT", "p": "141.07"}}
+    path.write_text(json.dumps(frame) + "\n")
+    call_command("binance_feed", "--source", "replay", str(path), "--speed", "100")
+    assert json.loads(redis_client.get("price:SOLUSDT"))["price"] == "141.07"
+    assert json.loads(redis_client.get("feed:status"))["source"] == "replay"
+    with pytest.raises(CommandError, match="needs the file"):
+        call_command("binance_feed", "--source", "replay")
+    with pytest.raises(CommandError, match="no such file"):
+        call_command("binance_feed", "--source", "replay", str(tmp_path / "missing.jsonl"))
+    with pytest.raises(CommandError, match="unknown source"):
+        call_command("binance_feed", "--source", "coinbase")
+    with pytest.raises(CommandError, match="takes no file"):
+        call_command("binance_feed", "--source", "simulated", "x")

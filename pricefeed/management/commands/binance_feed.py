@@ -7,6 +7,7 @@ import contextlib
 import json
 import logging
 import signal
+import time
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from pricefeed.bus import get_bus
 from pricefeed.feeder import Feeder, Source
 from pricefeed.models import Symbol
+from pricefeed.services import symbol_sync_from_exchange
 from pricefeed.sources.binance import BinanceConfig, BinanceSource
 from pricefeed.sources.replay import ReplaySource
 from pricefeed.sources.simulated import SimulatedSource, bundled_symbols, universe
@@ -24,6 +26,7 @@ from pricefeed.sources.simulated import SimulatedSource, bundled_symbols, univer
 logger = logging.getLogger(__name__)
 
 STATS_EVERY_SECONDS = 60
+SYMBOLS_SYNC_SECONDS = 3600
 
 
 def _trading_symbols() -> dict[str, Any]:
@@ -97,9 +100,24 @@ class Command(BaseCommand):
             silence_timeout=settings.BINANCE_SILENCE_TIMEOUT,
         )
 
+        synced_at = -float("inf")
+
         async def tradable() -> set[str]:
-            # Validated against exchangeInfo through the Symbol table (`manage.py sync_symbols`).
-            return set(await sync_to_async(_trading_symbols)())
+            # Validated against exchangeInfo through the Symbol table: re-synced from Binance at start
+            # and every SYMBOLS_SYNC_SECONDS (what `manage.py sync_symbols` does), so listings, halts
+            # and delistings reach the subscriptions without anyone running a command.
+            nonlocal synced_at
+            if time.monotonic() - synced_at >= SYMBOLS_SYNC_SECONDS:
+                synced_at = time.monotonic()
+                try:
+                    counts = await sync_to_async(symbol_sync_from_exchange)(config.rest_url, settings.QUOTE_ASSET)
+                    logger.info("symbols synced from exchangeInfo: %s", counts)
+                except (OSError, ValueError) as exc:
+                    logger.warning("could not sync symbols from exchangeInfo (%s); using the Symbol table", exc)
+            names = set(await sync_to_async(_trading_symbols)())
+            if not names:
+                logger.warning("no TRADING symbols: run `manage.py sync_symbols` (or `--offline`)")
+            return names
 
         try:
             return BinanceSource(config, tradable, self.wanted(options))

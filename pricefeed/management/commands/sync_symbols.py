@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import json
-import urllib.request
 from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from pricefeed.binance import FrameError, exchange_symbols
-from pricefeed.services import snapshot_symbols, symbol_sync
+from pricefeed.services import exchange_info_fetch, snapshot_symbols, symbol_sync
 
 
 class Command(BaseCommand):
@@ -24,14 +21,12 @@ class Command(BaseCommand):
         if options["offline"]:
             counts = symbol_sync(snapshot_symbols(), quote_asset=options["quote"])
         else:
-            url = settings.BINANCE_REST_URL.rstrip("/") + "/api/v3/exchangeInfo"
-            if not url.startswith(("https://", "http://")):
-                raise CommandError(f"BINANCE_REST_URL must be http(s): {url}")
             try:
-                with urllib.request.urlopen(url, timeout=30) as response:  # noqa: S310 (scheme checked)
-                    rows = exchange_symbols(json.loads(response.read()))
-            except (OSError, ValueError, FrameError) as exc:
-                raise CommandError(f"could not read {url}: {exc}. Offline? Use --offline.") from None
+                rows = exchange_info_fetch(settings.BINANCE_REST_URL)
+            except (OSError, ValueError) as exc:
+                raise CommandError(
+                    f"could not read exchangeInfo from {settings.BINANCE_REST_URL}: {exc}. Offline? Use --offline."
+                ) from None
             counts = symbol_sync(rows, quote_asset=options["quote"], complete=True)
         self.stdout.write(
             f"symbols: {counts['created']} created, {counts['updated']} updated, {counts['delisted']} delisted"
