@@ -12,26 +12,32 @@ import asyncio
 import contextlib
 import json
 import logging
+import re
+import uuid
 from typing import Any
 
 from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
 
 from accounts.services import session_group
 from accounts.sessions import policy
 from accounts.sessions.repository import get_repository
 from portfolio import domain
+from portfolio.connections import get_registry
 from portfolio.domain import Holding, Marked
 from portfolio.payloads import position_marks_payload, position_payload, totals_payload
 from portfolio.selectors import holding_list
-from pricefeed.domain import now_ms
+from pricefeed.domain import Tick, now_ms
 from pricefeed.hub import hub
 
 logger = logging.getLogger(__name__)
 
 MAX_CLIENT_MESSAGE_BYTES = 4096
 CLOSE_SESSION_ENDED = 4401
+CLOSE_TOO_MANY_CONNECTIONS = 4429
+SYMBOL = re.compile(r"^[A-Z0-9]{2,20}$")
 
 
 def user_group(user_id: int) -> str:
@@ -44,6 +50,8 @@ class PortfolioConsumer(AsyncWebsocketConsumer):
     holdings: dict[str, Holding]
     marks: dict[str, Marked]
     sender: asyncio.Task[None] | None = None
+    heartbeat: asyncio.Task[None] | None = None
+    counted = False
     session_timer: asyncio.TimerHandle | None = None
 
     async def connect(self) -> None:
@@ -55,28 +63,45 @@ class PortfolioConsumer(AsyncWebsocketConsumer):
         self.session_key: str = self.scope["session_key"]
         self.groups_joined = [user_group(self.user_id), session_group(policy.public_id(self.session_key))]
         self.holdings, self.marks = {}, {}
+        self.watched: set[str] = set()
+        self.registered: set[str] = set()  # symbols this socket is indexed under in the price hub
         self.dirty: set[str] = set()
         self.wake = asyncio.Event()
+        self.min_interval = 1 / settings.WS_MAX_HZ
         self.background: set[asyncio.Task[None]] = set()
+        self.connection_id = uuid.uuid4().hex
         hub.ensure_started()
+        await self.accept()
+        count = await get_registry().add(self.user_id, self.connection_id)
+        if count > settings.WS_MAX_CONNECTIONS_PER_USER:
+            await get_registry().remove(self.user_id, self.connection_id)
+            await self.send_error(
+                "too_many_connections", f"at most {settings.WS_MAX_CONNECTIONS_PER_USER} live sockets per user"
+            )
+            await self.close(code=CLOSE_TOO_MANY_CONNECTIONS)
+            return
+        self.counted = True
         for group in self.groups_joined:
             await self.channel_layer.group_add(group, self.channel_name)
-        await self.accept()
         if not await self.check_session():
             return
         await self.reload_and_snapshot()
         self.sender = asyncio.create_task(self.send_changes_forever())
+        self.heartbeat = asyncio.create_task(self.send_heartbeats_forever())
 
     async def disconnect(self, code: int) -> None:
         if not hasattr(self, "user_id"):
             return
-        hub.unregister(self, self.holdings)
+        hub.forget(self, self.registered)
         if self.session_timer is not None:
             self.session_timer.cancel()
-        if self.sender is not None:
-            self.sender.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self.sender
+        for task in (self.sender, self.heartbeat, *self.background):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        if self.counted:
+            await get_registry().remove(self.user_id, self.connection_id)
         for group in self.groups_joined:
             await self.channel_layer.group_discard(group, self.channel_name)
 
@@ -96,8 +121,46 @@ class PortfolioConsumer(AsyncWebsocketConsumer):
         kind = message.get("type") if isinstance(message, dict) else None
         if kind == "resync":
             await self.send_snapshot()
+        elif kind in ("watch", "unwatch"):
+            await self.change_watch(kind, message.get("symbols"))
+        elif kind == "throttle":
+            await self.change_throttle(message.get("max_hz"))
         else:
             await self.send_error("message_type_unknown", f"unknown message type {kind!r}")
+
+    async def change_watch(self, kind: str, symbols: Any) -> None:
+        """`watch` / `unwatch` symbols for `prices` frames (capped per socket)."""
+        if not isinstance(symbols, list) or not all(isinstance(s, str) and SYMBOL.match(s) for s in symbols):
+            await self.send_error("symbols_invalid", "symbols must be a list of symbol names like BTCUSDT")
+            return
+        names = set(symbols)
+        if kind == "unwatch":
+            self.watched -= names
+            self._index_in_hub()
+            return
+        limit = settings.WS_MAX_WATCHED_SYMBOLS
+        if len(self.watched | names) > limit:
+            await self.send_error("watch_limit", f"at most {limit} watched symbols per socket")
+            return
+        added = names - self.watched
+        self.watched |= names
+        self._index_in_hub()
+        prices = await hub.prices_for(added)
+        if prices:
+            await self.send_frame("prices", prices=[_price_payload(t) for _, t in sorted(prices.items())])
+
+    async def change_throttle(self, max_hz: Any) -> None:
+        """`throttle`: at most `max_hz` pnl / prices messages a second (the rest is conflated)."""
+        if isinstance(max_hz, bool) or not isinstance(max_hz, int | float) or not 0 < max_hz <= settings.WS_MAX_HZ:
+            await self.send_error("max_hz_invalid", f"max_hz must be a number above 0, at most {settings.WS_MAX_HZ}")
+            return
+        self.min_interval = 1 / max_hz
+
+    def _index_in_hub(self) -> None:
+        wanted = set(self.holdings) | self.watched
+        hub.unregister(self, self.registered - wanted)
+        hub.register(self, wanted - self.registered)
+        self.registered = wanted
 
     # --- channel layer events ---------------------------------------------------------------------
 
@@ -143,14 +206,38 @@ class PortfolioConsumer(AsyncWebsocketConsumer):
         task.add_done_callback(self.background.discard)
 
     async def send_changes_forever(self) -> None:
+        """One pnl (and one prices) message per wake-up with the newest numbers. While a send waits on
+        a slow client, or on the throttle, changes only accumulate as symbol names (bounded by what
+        the socket holds and watches): latest wins, nothing queues."""
+        loop = asyncio.get_running_loop()
         while True:
             await self.wake.wait()
             self.wake.clear()
+            started = loop.time()
             changed, self.dirty = self.dirty, set()
             try:
                 await self.send_pnl(changed)
+                if self.watched:
+                    await self.send_prices(changed & self.watched)
             except Exception:
                 logger.exception("pnl update failed for user %s", self.user_id)
+            pause = self.min_interval - (loop.time() - started)
+            if pause > 0.005:
+                await asyncio.sleep(pause)
+
+    async def send_prices(self, symbols: set[str]) -> None:
+        prices = hub.prices
+        rows = [_price_payload(prices[s]) for s in sorted(symbols) if s in prices]
+        if rows:
+            await self.send_frame("prices", prices=rows)
+
+    async def send_heartbeats_forever(self) -> None:
+        """A frame every WS_HEARTBEAT_SECONDS, so clients and proxies see the socket alive; it also
+        keeps this socket counted in the per-user cap."""
+        while True:
+            await asyncio.sleep(settings.WS_HEARTBEAT_SECONDS)
+            await get_registry().touch(self.user_id, self.connection_id)
+            await self.send_frame("heartbeat")
 
     async def send_pnl(self, changed: set[str]) -> None:
         prices = hub.prices
@@ -170,9 +257,8 @@ class PortfolioConsumer(AsyncWebsocketConsumer):
 
     async def reload_and_snapshot(self) -> None:
         holdings = await database_sync_to_async(holding_list)(user_id=self.user_id)
-        hub.unregister(self, self.holdings)
         self.holdings = {h.symbol: h for h in holdings}
-        hub.register(self, self.holdings)
+        self._index_in_hub()
         await self.send_snapshot()
 
     async def send_snapshot(self) -> None:
@@ -194,3 +280,7 @@ class PortfolioConsumer(AsyncWebsocketConsumer):
         self.seq += 1
         frame = {"type": kind, "seq": self.seq, "ts": now_ms(), **body}
         await self.send(text_data=json.dumps(frame, separators=(",", ":")))
+
+
+def _price_payload(tick: Tick) -> dict[str, Any]:
+    return {"symbol": tick.symbol, "price": format(tick.price, "f"), "price_ts": tick.event_ts}

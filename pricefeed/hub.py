@@ -104,8 +104,12 @@ class PriceHub:
         for symbol in symbols:
             self._index.setdefault(symbol, set()).add(listener)
 
-    def unregister(self, listener: PriceListener, symbols: Iterable[str]) -> None:
+    def forget(self, listener: PriceListener, symbols: Iterable[str]) -> None:
+        """The listener is gone: no more prices, no more feed changes."""
         self._listeners.discard(listener)
+        self.unregister(listener, symbols)
+
+    def unregister(self, listener: PriceListener, symbols: Iterable[str]) -> None:
         for symbol in symbols:
             listeners = self._index.get(symbol)
             if listeners is not None:

@@ -238,6 +238,13 @@ BINANCE_REST_URL = env_str("BINANCE_REST_URL") or "https://data-api.binance.visi
 BINANCE_STREAM = env_choice("BINANCE_STREAM", "aggTrade", ("aggTrade", "trade", "bookTicker", "miniTicker", "ticker"))
 BINANCE_SILENCE_TIMEOUT = env_int("BINANCE_SILENCE_TIMEOUT", 60, minimum=1)
 
+# --- Live sockets (/ws/v1/portfolio) ------------------------------------------------------------
+
+WS_MAX_CONNECTIONS_PER_USER = env_int("WS_MAX_CONNECTIONS_PER_USER", 5, minimum=1)
+WS_HEARTBEAT_SECONDS = env_int("WS_HEARTBEAT_SECONDS", 20, minimum=1)
+WS_MAX_WATCHED_SYMBOLS = env_int("WS_MAX_WATCHED_SYMBOLS", 50, minimum=1)
+WS_MAX_HZ = env_int("WS_MAX_HZ", 10, minimum=1)
+
 # --- Trading -------------------------------------------------------------------------------------
 
 STARTING_BALANCE = env_decimal("STARTING_BALANCE", "100000", minimum=Decimal(0))

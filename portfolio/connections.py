@@ -1,0 +1,105 @@
+"""Who has how many live sockets, across every web process: the per-user connection cap.
+
+Each socket holds an entry `ws:conns:{user_id}` (a sorted set: connection id → expiry, ms) that it
+refreshes with every heartbeat; an entry not refreshed in time (its process died) stops counting on
+its own. Embedded mode counts in this process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import weakref
+from abc import ABC, abstractmethod
+from functools import cache
+
+import redis.asyncio as aioredis
+from django.conf import settings
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class ConnectionRegistry(ABC):
+    def __init__(self, ttl_seconds: float):
+        self.ttl_ms = int(ttl_seconds * 1000)
+
+    @abstractmethod
+    async def add(self, user_id: int, connection: str) -> int:
+        """Count this connection in; returns how many the user now has (this one included)."""
+
+    @abstractmethod
+    async def touch(self, user_id: int, connection: str) -> None: ...
+
+    @abstractmethod
+    async def remove(self, user_id: int, connection: str) -> None: ...
+
+
+class RedisConnectionRegistry(ConnectionRegistry):
+    def __init__(self, url: str, ttl_seconds: float):
+        super().__init__(ttl_seconds)
+        self.url = url
+        self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aioredis.Redis] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    def _client(self) -> aioredis.Redis:
+        loop = asyncio.get_running_loop()
+        client = self._clients.get(loop)
+        if client is None:
+            client = self._clients[loop] = aioredis.Redis.from_url(self.url)
+        return client
+
+    async def add(self, user_id: int, connection: str) -> int:
+        key, now = f"ws:conns:{user_id}", _now_ms()
+        pipe = self._client().pipeline(transaction=True)
+        pipe.zremrangebyscore(key, "-inf", now)
+        pipe.zadd(key, {connection: now + self.ttl_ms})
+        pipe.zcard(key)
+        pipe.pexpire(key, self.ttl_ms)
+        return int((await pipe.execute())[2])
+
+    async def touch(self, user_id: int, connection: str) -> None:
+        key = f"ws:conns:{user_id}"
+        pipe = self._client().pipeline(transaction=False)
+        pipe.zadd(key, {connection: _now_ms() + self.ttl_ms}, xx=True)
+        pipe.pexpire(key, self.ttl_ms)
+        await pipe.execute()
+
+    async def remove(self, user_id: int, connection: str) -> None:
+        await self._client().zrem(f"ws:conns:{user_id}", connection)
+
+
+class MemoryConnectionRegistry(ConnectionRegistry):
+    def __init__(self, ttl_seconds: float):
+        super().__init__(ttl_seconds)
+        self._entries: dict[int, dict[str, int]] = {}
+
+    async def add(self, user_id: int, connection: str) -> int:
+        now = _now_ms()
+        entries = self._entries.setdefault(user_id, {})
+        for name in [n for n, expiry in entries.items() if expiry <= now]:
+            del entries[name]
+        entries[connection] = now + self.ttl_ms
+        return len(entries)
+
+    async def touch(self, user_id: int, connection: str) -> None:
+        entries = self._entries.get(user_id, {})
+        if connection in entries:
+            entries[connection] = _now_ms() + self.ttl_ms
+
+    async def remove(self, user_id: int, connection: str) -> None:
+        entries = self._entries.get(user_id)
+        if entries is not None:
+            entries.pop(connection, None)
+            if not entries:
+                del self._entries[user_id]
+
+
+@cache
+def get_registry() -> ConnectionRegistry:
+    ttl = settings.WS_HEARTBEAT_SECONDS * 3  # three missed heartbeats: that process is gone
+    if settings.REDIS_URL:
+        return RedisConnectionRegistry(str(settings.REDIS_URL), ttl)
+    return MemoryConnectionRegistry(ttl)
