@@ -3,7 +3,7 @@
     .venv/bin/python -m bench.orders [--seconds 20] [--concurrency 8] [--users 20]
 
 Starts its own PostgreSQL and Redis (or uses DATABASE_URL / REDIS_URL), migrates a fresh database,
-starts the Procfile's web (daphne), worker and feeder processes, creates users (one holding 50 open
+starts the Procfile's web (uvicorn; `--server daphne` for the other), worker and feeder processes, creates users (one holding 50 open
 positions), then drives `POST /api/v1/orders` and `GET /api/v1/portfolio` for a fixed time: closed
 loop (`--concurrency` keep-alive clients, as fast as they can: a saturation test) or open loop
 (`--rate` orders/s and as many portfolio reads/s on a fixed schedule: latency at a given load). Writes bench/results/orders-<timestamp>.{json,md}.
@@ -31,7 +31,7 @@ from tradingsite.testing.processes import ROOT, Process, fresh_database, procfil
 from tradingsite.testing.servers import PostgresServer, RedisServer, free_port, wait_for_port
 
 RESULTS = ROOT / "bench" / "results"
-UVICORN = ["/bin/sh", "-c", "exec uvicorn tradingsite.asgi:application --host 127.0.0.1 --port $PORT --no-access-log"]
+DAPHNE = ["/bin/sh", "-c", "exec daphne --bind 127.0.0.1 --port $PORT tradingsite.asgi:application"]
 PASSWORD = "bench-password-123"
 
 
@@ -179,7 +179,7 @@ def main() -> None:
         "(default 0: closed loop, --concurrency clients as fast as they can)",
     )
     parser.add_argument(
-        "--server", choices=["daphne", "uvicorn"], default="daphne", help="web server (daphne: the Procfile's)"
+        "--server", choices=["uvicorn", "daphne"], default="uvicorn", help="web server (uvicorn: the Procfile's)"
     )
     args = parser.parse_args()
     tmp = Path(os.environ.get("TMPDIR", "/tmp")) / f"bench-{secrets.token_hex(3)}"
@@ -193,7 +193,7 @@ def main() -> None:
             [sys.executable, "manage.py", "shell", "-c", seed], cwd=ROOT, env=env, check=True, capture_output=True
         )
         port = free_port()
-        web = procfile_command("web") if args.server == "daphne" else UVICORN
+        web = DAPHNE if args.server == "daphne" else procfile_command("web")
         processes.append(Process(web, env={**env, "PORT": str(port)}))
         processes.append(Process(procfile_command("worker"), env={**env, "WORKER_CONCURRENCY": "2"}))
         processes.append(Process(procfile_command("feeder"), env=env))

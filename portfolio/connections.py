@@ -7,14 +7,14 @@ its own. Embedded mode counts in this process.
 
 from __future__ import annotations
 
-import asyncio
 import time
-import weakref
 from abc import ABC, abstractmethod
 from functools import cache
 
 import redis.asyncio as aioredis
 from django.conf import settings
+
+from tradingsite.lib.aredis import client_for
 
 
 def _now_ms() -> int:
@@ -40,16 +40,9 @@ class RedisConnectionRegistry(ConnectionRegistry):
     def __init__(self, url: str, ttl_seconds: float):
         super().__init__(ttl_seconds)
         self.url = url
-        self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aioredis.Redis] = (
-            weakref.WeakKeyDictionary()
-        )
 
     def _client(self) -> aioredis.Redis:
-        loop = asyncio.get_running_loop()
-        client = self._clients.get(loop)
-        if client is None:
-            client = self._clients[loop] = aioredis.Redis.from_url(self.url)
-        return client
+        return client_for(self.url)
 
     async def add(self, user_id: int, connection: str) -> int:
         key, now = f"ws:conns:{user_id}", _now_ms()

@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import weakref
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Iterable, Sequence
 from functools import cache
@@ -25,6 +24,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 from pricefeed.domain import Batch, FeedStatus, Tick
+from tradingsite.lib.aredis import client_for
 
 logger = logging.getLogger(__name__)
 
@@ -70,15 +70,9 @@ class RedisPriceBus(PriceBus):
         self.url = url
         self.ttl = ttl_seconds
         self._sync = redis.Redis.from_url(url)
-        # redis.asyncio connections belong to the loop that opened them: one client per loop.
-        self._async: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aioredis.Redis] = weakref.WeakKeyDictionary()
 
     def _aclient(self) -> aioredis.Redis:
-        loop = asyncio.get_running_loop()
-        client = self._async.get(loop)
-        if client is None:
-            client = self._async[loop] = aioredis.Redis.from_url(self.url)
-        return client
+        return client_for(self.url)
 
     async def publish(self, batch: Batch) -> None:
         pipe = self._aclient().pipeline(transaction=False)

@@ -148,7 +148,14 @@ else:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "prefix": "asgi"},
+            # redis-py's async pools raise (not wait) past max_connections (100 by default): a burst
+            # of socket connects, each joining its groups, needs more. redis-py 8 reads with a 5 s
+            # socket timeout by default, exactly channels-redis's 5 s BZPOPMIN: on a busy loop the
+            # read times out first and the consumer dies. A longer socket timeout fixes that.
+            "CONFIG": {
+                "hosts": [{"address": REDIS_URL, "max_connections": 2000, "socket_timeout": 30}],
+                "prefix": "asgi",
+            },
         }
     }
 

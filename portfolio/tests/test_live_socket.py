@@ -172,6 +172,8 @@ async def test_watch_is_capped_validated_and_unwatch_stops_prices(price_hub, hol
     await ws.send_to(text_data=json.dumps({"type": "watch", "symbols": ["LINKUSDT"]}))
     assert (await frames.next())["code"] == "watch_limit"
     await ws.send_to(text_data=json.dumps({"type": "unwatch", "symbols": ["XRPUSDT"]}))
+    await ws.send_to(text_data=json.dumps({"type": "resync"}))  # answered after the unwatch is applied
+    await frames.next("snapshot")
     await publish(("XRPUSDT", "2.3"), ("ADAUSDT", "0.47"))
     moved = await frames.next("prices")
     assert [p["symbol"] for p in moved["prices"]] == ["ADAUSDT"]

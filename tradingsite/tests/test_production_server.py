@@ -38,7 +38,7 @@ def test_migrate_check_and_healthz_on_the_production_asgi_server(production_env)
         wait_for_port(port, 30, web.proc)
         health = httpx.get(f"http://127.0.0.1:{port}/healthz")
         assert (health.status_code, health.json()) == (200, {"status": "ok"})
-        assert "daphne" in health.headers.get("server", "")
+        assert "uvicorn" in health.headers.get("server", "")
 
         ready = httpx.get(f"http://127.0.0.1:{port}/readyz")
         assert ready.status_code == 503  # no feeder yet: prices missing

@@ -1,0 +1,601 @@
+"""Live PnL at the design load: thousands of authenticated sockets receiving their PnL as prices move.
+
+    .venv/bin/python -m bench.live [--users 5000] [--positions 50] [--symbols 500] [--rate 2500]
+                                   [--seconds 300] [--server uvicorn|daphne] [--web 1] [--clients 2]
+                                   [--rest-rate 10] [--no-ceiling]
+
+1. Starts its own PostgreSQL and Redis (or uses DATABASE_URL / REDIS_URL) and bulk-loads `--users`
+   users holding `--positions` open positions each over `--symbols` symbols; one session per user
+   goes straight into the session store.
+2. Starts the production topology on this machine: `--web` web processes (`--server`), the feeder
+   with the simulated source at `--rate` updates/s over those symbols, a Celery worker.
+3. Opens one socket per user (bearer token) from `--clients` client processes (asyncio +
+   websockets; a message is timed by the `price_ts` it carries, found without parsing the JSON),
+   runs REST load alongside (`--rest-rate` orders/s and as many portfolio reads/s), and prints a
+   line of progress every 5 s.
+4. Then measures a bare `websockets` broadcast server with the same number of sockets and the same
+   message size (the ceiling of this machine and client) unless `--no-ceiling`.
+Writes bench/results/live-<timestamp>.{json,md}: messages/s, updates/s per user, latency from the
+exchange event time to client receipt (p50/p95/p99/max), CPU and RSS per process, Redis and
+PostgreSQL load, REST p50/p99, errors and disconnects, and our rate as a share of the ceiling.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing
+import os
+import re
+import secrets
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+import redis
+
+from tradingsite.testing.processes import ROOT, Process, fresh_database, procfile_command, production_env
+from tradingsite.testing.servers import PostgresServer, RedisServer, free_port, wait_for_port
+
+RESULTS = ROOT / "bench" / "results"
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+DAPHNE = ["/bin/sh", "-c", "exec daphne --bind 127.0.0.1 --port $PORT tradingsite.asgi:application"]
+PRICE_TS = re.compile(rb'"price_ts":(\d+)')
+TYPE = re.compile(rb'"type":"(\w+)"')
+
+SEED = r"""
+import json, random, sys
+from decimal import Decimal
+from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+from django.contrib.auth.hashers import make_password
+from django.db import connection
+from django.utils import timezone
+from accounts.models import User
+from accounts.sessions.backend import ClientInfo, SessionStore
+from portfolio.models import Account, Position
+from pricefeed.models import Symbol
+
+USERS, POSITIONS, SYMBOLS = {users}, {positions}, {symbols}
+names = [f"L{i:03d}USDT" for i in range(SYMBOLS)]
+Symbol.objects.bulk_create([Symbol(symbol=n, base_asset=n[:-4], quote_asset="USDT", tick_size=Decimal("0.01"),
+    step_size=Decimal("0.001"), min_qty=Decimal("0.001"), min_notional=Decimal("1")) for n in names], batch_size=1000)
+password = make_password("{password}")
+users = User.objects.bulk_create([User(username=f"live{i}", password=password) for i in range(USERS)], batch_size=2000)
+Account.objects.bulk_create([Account(user=u, cash=Decimal("10000000"), quote_asset="USDT") for u in users], batch_size=2000)
+rng, now = random.Random(1), timezone.now()
+with connection.cursor() as cursor:
+    rows = []
+    for u in users:
+        for name in rng.sample(names, POSITIONS):
+            rows.append((u.pk, name, "open", "1.000", "100.00", "0", "0", now))
+    with cursor.copy("COPY portfolio_position (user_id, symbol, status, quantity, cost_basis, realized_pnl, fees_paid, opened_at) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(row)
+tokens = []
+for u in users:
+    store = SessionStore(None, client=ClientInfo("127.0.0.1", "bench.live"))
+    store[SESSION_KEY] = str(u.pk)
+    store[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+    store[HASH_SESSION_KEY] = u.get_session_auth_hash()
+    store.create()
+    tokens.append(store.session_key)
+json.dump(tokens, open("{tokens_file}", "w"))
+print(len(tokens), "users", len(rows), "positions")
+"""
+
+
+def percentile(values: Sequence[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
+
+
+# --- the socket clients (separate processes) ---------------------------------------------------------
+
+
+def client_process(urls: list[str], tokens: list[str], report: Any, stop: Any, ceiling: bool) -> None:
+    asyncio.run(_clients(urls, tokens, report, stop, ceiling))
+
+
+async def _clients(urls: list[str], tokens: list[str], report: Any, stop: Any, ceiling: bool) -> None:
+    from websockets.asyncio.client import connect
+
+    state: dict[str, Any] = {
+        "messages": 0,
+        "pnl": 0,
+        "bytes": 0,
+        "opened": 0,
+        "closed": 0,
+        "errors": 0,
+        "latency": [],
+        "types": {},
+    }
+
+    async def one(i: int, token: str) -> None:
+        url = urls[i % len(urls)]
+        headers = {} if ceiling else {"Authorization": f"Bearer {token}"}
+        try:
+            async with connect(
+                url,
+                additional_headers=headers,
+                compression=None,
+                max_queue=None,
+                open_timeout=120,
+                ping_interval=None,
+                max_size=2**20,
+            ) as ws:
+                state["opened"] += 1
+                async for raw in ws:
+                    data = raw if isinstance(raw, bytes) else raw.encode()
+                    state["messages"] += 1
+                    state["bytes"] += len(data)
+                    match = PRICE_TS.search(data)
+                    if match:
+                        state["pnl"] += 1
+                        state["latency"].append(time.time_ns() // 1_000_000 - int(match.group(1)))
+                    kind = TYPE.search(data[:40])
+                    if kind:
+                        name = kind.group(1).decode()
+                        state["types"][name] = state["types"].get(name, 0) + 1
+                state["closed"] += 1
+        except Exception as exc:  # counted: a socket that could not open or broke
+            state["errors"] += 1
+            state.setdefault("last_error", repr(exc)[:200])
+
+    tasks = []
+    for i, token in enumerate(tokens):
+        tasks.append(asyncio.create_task(one(i, token)))
+        if i % 100 == 99:
+            await asyncio.sleep(0.05)  # open gradually: a handshake storm measures nothing useful
+    while not stop.is_set():
+        await asyncio.sleep(1)
+        report.put({**{k: (v if k != "latency" else list(v)) for k, v in state.items()}, "_pid": os.getpid()})
+        state["latency"].clear()
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
+# --- the bare websockets ceiling ---------------------------------------------------------------------
+
+
+def ceiling_server(port: int, message_size: int, ready: Any) -> None:
+    async def main() -> None:
+        from websockets.asyncio.server import broadcast, serve
+
+        connections: set[Any] = set()
+
+        async def handler(ws: Any) -> None:
+            connections.add(ws)
+            try:
+                await ws.wait_closed()
+            finally:
+                connections.discard(ws)
+
+        async with serve(handler, "127.0.0.1", port, compression=None, ping_interval=None, max_queue=None):
+            ready.set()
+            while True:  # as fast as it goes: one message to every socket per round, price_ts = now
+                body = json.dumps({"type": "pnl", "price_ts": time.time_ns() // 1_000_000})
+                frame = body + " " * max(0, message_size - len(body))
+                broadcast(connections, frame)
+                await asyncio.sleep(0)
+
+    asyncio.run(main())
+
+
+# --- process sampling --------------------------------------------------------------------------------
+
+
+def proc_cpu_rss(pid: int) -> tuple[float, float]:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        rss = next(
+            int(line.split()[1])
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+            if line.startswith("VmRSS:")
+        )
+        return (int(fields[11]) + int(fields[12])) / CLK_TCK, rss / 1024
+    except (OSError, StopIteration, IndexError):
+        return 0.0, 0.0
+
+
+def tree(pid: int) -> list[int]:
+    """A process and all its descendants."""
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        for task in Path(f"/proc/{current}/task").glob("*/children") if Path(f"/proc/{current}").exists() else []:
+            todo.extend(int(c) for c in task.read_text().split())
+    return found
+
+
+class Sampler:
+    def __init__(self, processes: dict[str, int]):
+        self.processes = processes
+        self.start = {name: sum(proc_cpu_rss(p)[0] for p in tree(pid)) for name, pid in processes.items()}
+        self.started = time.monotonic()
+        self.max_rss: dict[str, float] = dict.fromkeys(processes, 0.0)
+
+    def sample(self) -> None:
+        for name, pid in self.processes.items():
+            for p in tree(pid):
+                self.max_rss[name] = max(self.max_rss[name], proc_cpu_rss(p)[1])
+
+    def cpu_percent(self) -> dict[str, float]:
+        wall = time.monotonic() - self.started
+        return {
+            name: round(100 * (sum(proc_cpu_rss(p)[0] for p in tree(pid)) - self.start[name]) / wall, 1)
+            for name, pid in self.processes.items()
+        }
+
+
+# --- REST alongside ----------------------------------------------------------------------------------
+
+
+async def rest_load(base: str, tokens: list[str], rate: float, seconds: float) -> dict[str, list[float]]:
+    timings: dict[str, list[float]] = {"orders": [], "portfolio": [], "errors": []}
+    if rate <= 0:
+        return timings
+    async with httpx.AsyncClient(base_url=base, timeout=10) as client:
+
+        async def one(kind: str, n: int, due: float) -> None:
+            headers = {"Authorization": f"Bearer {tokens[n % len(tokens)]}"}
+            try:
+                if kind == "orders":
+                    body = {"symbol": "L000USDT", "side": "buy" if n % 2 else "sell", "quantity": "0.001"}
+                    response = await client.post("/api/v1/orders", json=body, headers=headers)
+                else:
+                    response = await client.get("/api/v1/portfolio", headers=headers)
+                ok = response.status_code in (200, 202)
+            except httpx.HTTPError:
+                ok = False
+            timings[kind if ok else "errors"].append((time.perf_counter() - due) * 1000)
+
+        start, n, tasks = time.perf_counter(), 0, []
+        while (now := time.perf_counter()) - start < seconds:
+            due = start + n / rate
+            await asyncio.sleep(max(0.0, due - now))
+            tasks += [asyncio.create_task(one("orders", n, due)), asyncio.create_task(one("portfolio", n, due))]
+            n += 1
+        await asyncio.gather(*tasks)
+    return timings
+
+
+# --- the run -----------------------------------------------------------------------------------------
+
+
+def drive_sockets(
+    urls: list[str], tokens: list[str], clients: int, seconds: float, ceiling: bool, on_progress: Any, rest: Any = None
+) -> dict[str, Any]:
+    ctx = multiprocessing.get_context("fork")
+    report, stop = ctx.Queue(), ctx.Event()
+    shards = [tokens[i::clients] for i in range(clients)]
+    procs = [
+        ctx.Process(target=client_process, args=(urls, shard, report, stop, ceiling), daemon=True) for shard in shards
+    ]
+    for proc in procs:
+        proc.start()
+    latest: dict[int, dict[str, Any]] = {}
+    latencies: list[int] = []
+    # Wait until every socket is open (or broke), then measure for `seconds`.
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        _drain(report, latest, procs, None)
+        opened = sum(s.get("opened", 0) + s.get("errors", 0) for s in latest.values())
+        if opened >= len(tokens):
+            break
+        time.sleep(0.5)
+    _drain(report, latest, procs, None)
+    base = {k: sum(s.get(k, 0) for s in latest.values()) for k in ("messages", "pnl", "bytes", "closed", "errors")}
+    started = time.monotonic()
+    rest_result = rest() if rest else None
+    next_progress = started + 5
+    while time.monotonic() - started < seconds:
+        _drain(report, latest, procs, latencies)
+        if time.monotonic() >= next_progress:
+            next_progress += 5
+            now = {k: sum(s.get(k, 0) for s in latest.values()) for k in ("messages", "closed", "errors")}
+            on_progress(time.monotonic() - started, now["messages"] - base["messages"], latencies, now)
+        time.sleep(0.2)
+    if rest_result is not None:
+        rest_result = rest_result.result()
+    elapsed = time.monotonic() - started
+    _drain(report, latest, procs, latencies)
+    stop.set()
+    for proc in procs:
+        proc.join(10)
+    totals = {k: sum(s.get(k, 0) for s in latest.values()) - base[k] for k in base}
+    types: dict[str, int] = {}
+    for s in latest.values():
+        for k, v in s.get("types", {}).items():
+            types[k] = types.get(k, 0) + v
+    opened = sum(s.get("opened", 0) for s in latest.values())
+    return {
+        "sockets": len(tokens),
+        "opened": opened,
+        "seconds": round(elapsed, 1),
+        "messages_per_second": round(totals["messages"] / elapsed, 1),
+        "pnl_per_second": round(totals["pnl"] / elapsed, 1),
+        "updates_per_user_per_second": round(totals["pnl"] / elapsed / max(1, opened), 2),
+        "mean_message_bytes": round(totals["bytes"] / max(1, totals["messages"]), 1),
+        "latency_ms": {q: percentile(latencies, float(q[1:])) for q in ("p50", "p95", "p99")}
+        | {"max": max(latencies, default=None)},
+        "disconnects": totals["closed"],
+        "errors": totals["errors"],
+        "last_error": next((s["last_error"] for s in latest.values() if "last_error" in s), None),
+        "message_types": types,
+        "rest": rest_result,
+    }
+
+
+def _drain(report: Any, latest: dict[int, dict[str, Any]], procs: list[Any], latencies: list[int] | None) -> None:
+    """Take the client processes' reports: cumulative counts (the latest per process) and the
+    latencies measured since their previous report."""
+    while not report.empty():
+        item = report.get()
+        latest[item.pop("_pid")] = item
+        if latencies is not None:
+            latencies.extend(item["latency"])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--users", type=int, default=5000)
+    parser.add_argument("--positions", type=int, default=50)
+    parser.add_argument("--symbols", type=int, default=500)
+    parser.add_argument("--rate", type=int, default=2500, help="simulated price updates/s")
+    parser.add_argument("--seconds", type=float, default=300)
+    parser.add_argument("--server", choices=["uvicorn", "daphne"], default="uvicorn")
+    parser.add_argument("--web", type=int, default=1, help="web processes")
+    parser.add_argument("--clients", type=int, default=2, help="socket client processes")
+    parser.add_argument("--rest-rate", type=float, default=10, help="orders/s and portfolio reads/s alongside")
+    parser.add_argument("--no-ceiling", action="store_true")
+    args = parser.parse_args()
+    report = run(args)
+    write(report)
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    tmp = Path(os.environ.get("TMPDIR", "/tmp")) / f"bench-live-{secrets.token_hex(3)}"
+    tmp.mkdir(parents=True)
+    started_services: list[Any] = []
+    database_url, redis_url = os.environ.get("DATABASE_URL"), os.environ.get("REDIS_URL")
+    if not database_url:
+        started_services.append(pg := PostgresServer().start())
+        database_url = pg.url
+    if not redis_url:
+        started_services.append(rs := RedisServer().start())
+        redis_url = rs.url
+    processes: dict[str, Process] = {}
+    try:
+        env = production_env(
+            database_url=fresh_database(database_url, "benchlive"),
+            redis_url=redis_url,
+            var_dir=str(tmp),
+            API_RATE_LIMIT="1000000",
+            LOG_LEVEL="WARNING",
+            WS_MAX_CONNECTIONS_PER_USER="5",
+            SIMULATED_RATE=str(args.rate),
+            DATABASE_POOL_MAX_SIZE="20",
+        )
+        t0 = time.monotonic()
+        subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
+        tokens_file = tmp / "tokens.json"
+        seed = SEED.replace("{users}", str(args.users)).replace("{positions}", str(args.positions))
+        seed = seed.replace("{symbols}", str(args.symbols)).replace("{password}", "bench-live-password")
+        seed = seed.replace("{tokens_file}", str(tokens_file))
+        out = subprocess.run(
+            [sys.executable, "manage.py", "shell", "-c", seed],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        if out.returncode:
+            raise RuntimeError("seeding failed:\n" + out.stderr[-3000:])
+        tokens = json.loads(tokens_file.read_text())
+        print(f"loaded {out.stdout.strip()} in {time.monotonic() - t0:.0f}s", flush=True)
+
+        ports = [free_port() for _ in range(args.web)]
+        for i, port in enumerate(ports):
+            command = DAPHNE if args.server == "daphne" else procfile_command("web")
+            processes[f"web{i}"] = Process(command, env={**env, "PORT": str(port)})
+        processes["feeder"] = Process(procfile_command("feeder"), env=env)
+        processes["worker"] = Process(procfile_command("worker"), env={**env, "WORKER_CONCURRENCY": "1"})
+        for i, port in enumerate(ports):
+            wait_for_port(port, 60, processes[f"web{i}"].proc)
+        processes["worker"].wait_for_line("ready.", 60)
+        pids = {name: p.proc.pid for name, p in processes.items()}
+        pg_pid = _postgres_pid(database_url)
+        redis_pid = _redis_pid(redis_url)
+        if pg_pid:
+            pids["postgres"] = pg_pid
+        if redis_pid:
+            pids["redis"] = redis_pid
+        urls = [f"ws://127.0.0.1:{port}/ws/v1/portfolio" for port in ports]
+        redis_client = redis.Redis.from_url(redis_url)
+        commands_before = redis_client.info("stats")["total_commands_processed"]
+        xact_before = _pg_xacts(database_url)
+        sampler: Sampler | None = None
+
+        def progress(elapsed: float, messages: int, latencies: list[int], now: dict[str, int]) -> None:
+            nonlocal sampler
+            if sampler is not None:
+                sampler.sample()
+            recent = latencies[-20000:]
+            print(
+                f"  {elapsed:5.0f}s  {messages / max(elapsed, 0.001):9.0f} msg/s  p50 {percentile(recent, 50)} ms"
+                f"  p99 {percentile(recent, 99)} ms  closed {now['closed']}  errors {now['errors']}",
+                flush=True,
+            )
+
+        print(f"opening {len(tokens)} sockets on {args.web} {args.server} process(es) …", flush=True)
+        sampler = Sampler(pids)
+        base = f"http://127.0.0.1:{ports[0]}"
+        loop_runner = _ThreadRunner()
+
+        def rest() -> Any:
+            return loop_runner.submit(rest_load(base, tokens, args.rest_rate, args.seconds))
+
+        ours = drive_sockets(urls, tokens, args.clients, args.seconds, False, progress, rest)
+        cpu = sampler.cpu_percent()
+        rss = sampler.max_rss
+        wall = time.monotonic() - sampler.started
+        redis_ops = (redis_client.info("stats")["total_commands_processed"] - commands_before) / wall
+        pg_xacts = (_pg_xacts(database_url) - xact_before) / wall
+        loop_runner.close()
+    finally:
+        server_log = "\n".join(p.output for name, p in processes.items() if name.startswith("web"))
+        for process in processes.values():
+            process.stop()
+        for service in started_services:
+            service.stop()
+    problems = [line for line in server_log.splitlines() if "Error" in line or "Traceback" in line]
+    if problems:
+        (tmp / "web.log").write_text(server_log)
+        print(f"web processes logged {len(problems)} error lines: {tmp / 'web.log'}")
+    rest_timings = ours.pop("rest") or {}
+    result: dict[str, Any] = {
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "command": "python -m bench.live " + " ".join(sys.argv[1:]),
+        "machine": f"{os.cpu_count()} cores",
+        "config": vars(args),
+        "ours": ours,
+        "cpu_percent_of_one_core": cpu,
+        "max_rss_mb": {k: round(v, 1) for k, v in rss.items()},
+        "redis_commands_per_second": round(redis_ops, 1),
+        "postgres_transactions_per_second": round(pg_xacts, 1),
+        "rest": {
+            kind: {"count": len(v), "p50_ms": _round(percentile(v, 50)), "p99_ms": _round(percentile(v, 99))}
+            for kind, v in rest_timings.items()
+        },
+    }
+    if not args.no_ceiling:
+        print("bare websockets broadcast ceiling …", flush=True)
+        result["ceiling"] = measure_ceiling(len(tokens), int(ours["mean_message_bytes"] or 300), args.clients, 30)
+        if result["ceiling"]["messages_per_second"]:
+            result["ratio_to_ceiling"] = round(
+                ours["messages_per_second"] / result["ceiling"]["messages_per_second"], 3
+            )
+    return result
+
+
+def measure_ceiling(sockets: int, message_size: int, clients: int, seconds: float) -> dict[str, Any]:
+    ctx = multiprocessing.get_context("fork")
+    port, ready = free_port(), ctx.Event()
+    server = ctx.Process(target=ceiling_server, args=(port, message_size, ready), daemon=True)
+    server.start()
+    ready.wait(30)
+    try:
+        result = drive_sockets([f"ws://127.0.0.1:{port}/"], ["-"] * sockets, clients, seconds, True, lambda *a: None)
+    finally:
+        server.kill()
+        server.join(5)
+    return {
+        k: result[k] for k in ("sockets", "opened", "messages_per_second", "mean_message_bytes", "latency_ms", "errors")
+    }
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 2)
+
+
+def _pg_xacts(database_url: str) -> int:
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute(
+            "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = current_database()"
+        ).fetchone()
+        return int(row[0]) if row else 0
+
+
+def _postgres_pid(database_url: str) -> int | None:
+    try:
+        with psycopg.connect(database_url) as conn:
+            data_dir = conn.execute("SHOW data_directory").fetchone()
+        return int(Path(str(data_dir[0]), "postmaster.pid").read_text().split()[0]) if data_dir else None
+    except (OSError, psycopg.Error, ValueError):
+        return None
+
+
+def _redis_pid(redis_url: str) -> int | None:
+    try:
+        return int(redis.Redis.from_url(redis_url).info("server")["process_id"])
+    except (redis.RedisError, KeyError, ValueError):
+        return None
+
+
+class _ThreadRunner:
+    """An event loop on a thread, for the REST load beside the socket measurement."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+
+    def submit(self, coroutine: Any) -> Any:
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop)
+
+    def close(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(5)
+
+
+def write(report: dict[str, Any]) -> None:
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / f"live-{stamp}.json").write_text(json.dumps(report, indent=2) + "\n")
+    ours, lat = report["ours"], report["ours"]["latency_ms"]
+    cfg = report["config"]
+    lines = [
+        f"# Live PnL, {report['when']}",
+        "",
+        f"`{report['command']}` on {report['machine']}: {cfg['users']} users × {cfg['positions']} positions over"
+        f" {cfg['symbols']} symbols, simulated feed at {cfg['rate']} updates/s, {cfg['web']} {cfg['server']} web"
+        f" process(es), {cfg['clients']} client processes, REST {cfg['rest_rate']} orders/s + reads/s.",
+        "",
+        "| measure | measured | target |",
+        "|---|---|---|",
+        f"| sockets open / asked | {ours['opened']} / {ours['sockets']} | 5,000 |",
+        f"| messages/s delivered (all types) | {ours['messages_per_second']} | |",
+        f"| pnl messages/s | {ours['pnl_per_second']} | |",
+        f"| updates/s per user | {ours['updates_per_user_per_second']} | ~10 |",
+        f"| event → client p50 / p95 / p99 / max ms | {lat['p50']} / {lat['p95']} / {lat['p99']} / {lat['max']} | p99 ≤ 200 |",
+        f"| disconnects / errors | {ours['disconnects']} / {ours['errors']} | 0 |",
+        f"| mean message bytes | {ours['mean_message_bytes']} | |",
+    ]
+    for kind, row in report["rest"].items():
+        target = {"orders": "p99 ≤ 50", "portfolio": "p99 ≤ 30"}.get(kind, "")
+        lines.append(
+            f"| REST {kind}: count, p50 / p99 ms | {row['count']}, {row['p50_ms']} / {row['p99_ms']} | {target} |"
+        )
+    if "ceiling" in report:
+        c = report["ceiling"]
+        lines.append(f"| bare websockets broadcast, same sockets and size: msg/s | {c['messages_per_second']} | |")
+        lines.append(f"| our rate / ceiling | {report.get('ratio_to_ceiling')} | ≥ 0.5 |")
+    lines += ["", "| process | CPU % of one core | max RSS MB |", "|---|---|---|"]
+    for name, cpu in report["cpu_percent_of_one_core"].items():
+        lines.append(f"| {name} | {cpu} | {report['max_rss_mb'].get(name)} |")
+    lines += [
+        "",
+        f"Redis: {report['redis_commands_per_second']} commands/s. PostgreSQL: {report['postgres_transactions_per_second']}"
+        " transactions/s.",
+        f"Message types: {ours['message_types']}. Last client error: {ours['last_error']}",
+        "",
+    ]
+    (RESULTS / f"live-{stamp}.md").write_text("\n".join(lines))
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,26 @@
+"""redis.asyncio clients for web processes: one per event loop (their connections belong to the loop
+that opened them), each on a blocking pool. redis-py's default pool raises "Too many connections"
+as soon as more coroutines want a connection than it holds, which a burst of socket connects does;
+a blocking pool makes them wait their turn instead."""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+
+import redis.asyncio as aioredis
+
+MAX_CONNECTIONS = 64
+WAIT_SECONDS = 10
+
+_clients: dict[str, weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aioredis.Redis]] = {}
+
+
+def client_for(url: str) -> aioredis.Redis:
+    per_loop = _clients.setdefault(url, weakref.WeakKeyDictionary())
+    loop = asyncio.get_running_loop()
+    client = per_loop.get(loop)
+    if client is None:
+        pool = aioredis.BlockingConnectionPool.from_url(url, max_connections=MAX_CONNECTIONS, timeout=WAIT_SECONDS)
+        client = per_loop[loop] = aioredis.Redis(connection_pool=pool)
+    return client
