@@ -16,6 +16,7 @@ import re
 import uuid
 from typing import Any
 
+import orjson
 from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
@@ -279,7 +280,7 @@ class PortfolioConsumer(AsyncWebsocketConsumer):
     async def send_frame(self, kind: str, **body: Any) -> None:
         self.seq += 1
         frame = {"type": kind, "seq": self.seq, "ts": now_ms(), **body}
-        await self.send(text_data=json.dumps(frame, separators=(",", ":")))
+        await self.send(text_data=orjson.dumps(frame).decode())
 
 
 def _price_payload(tick: Tick) -> dict[str, Any]:

@@ -7,7 +7,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from portfolio.domain import Holding, Marked, Totals, decimal_str, mark
+from portfolio.domain import Holding, Marked, Totals, decimal_str, mark, price_str
 from pricefeed.domain import Tick
 
 if TYPE_CHECKING:
@@ -44,7 +44,7 @@ def position_marks_payload(holding: Holding, tick: Tick | None, marked: Marked |
     return {
         "id": holding.position_id,
         "symbol": holding.symbol,
-        "current_price": decimal_str(tick.price),
+        "current_price": price_str(tick.price),
         "price_ts": tick.event_ts,
         "market_value": decimal_str(marked.market_value),
         "unrealized_pnl": decimal_str(marked.unrealized_pnl),

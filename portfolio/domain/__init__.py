@@ -15,6 +15,7 @@ from portfolio.domain.marks import (
     decimal_str,
     mark,
     percent,
+    price_str,
     totals,
 )
 
@@ -27,5 +28,6 @@ __all__ = [
     "decimal_str",
     "mark",
     "percent",
+    "price_str",
     "totals",
 ]

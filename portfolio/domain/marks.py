@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_HALF_EVEN, Decimal
+from functools import lru_cache
 
 PRICE_QUANTUM = Decimal("1e-10")
 PERCENT_QUANTUM = Decimal("1e-4")
@@ -77,7 +78,19 @@ def percent(part: Decimal, whole: Decimal) -> Decimal:
 
 
 def decimal_str(value: Decimal) -> str:
-    """The JSON form of every number: plain notation, no exponent, no trailing zeros."""
+    """The JSON form of every number: plain notation, no exponent, no trailing zeros, every digit
+    kept. (On the live socket's hot path: str() and trimming is twice as fast as format().)"""
     if value == 0:
         return "0"
-    return format(value.normalize(), "f")
+    text = str(value)
+    if "E" in text:
+        text = format(value, "f")  # never normalize(): it rounds to the context's 28 digits
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return text
+
+
+@lru_cache(maxsize=16_384)
+def price_str(price: Decimal) -> str:
+    """decimal_str for prices: one price is shown to every socket holding the symbol."""
+    return decimal_str(price)

@@ -316,3 +316,18 @@ def test_once_flat_every_lot_method_reports_the_same_total_gain(fills, fee_rate)
         lots, rows = run_lots(as_text, method, str(fee_rate))
         assert lots == []
         assert sum((r.gain for r in rows), D(0)) == position_total, method
+
+
+@given(st.decimals(allow_nan=False, allow_infinity=False, min_value=-(10**12), max_value=10**12, places=None))
+def test_decimal_str_is_plain_notation_without_trailing_zeros(value):
+    Decimal = D
+    from portfolio.domain import decimal_str, price_str
+
+    text = decimal_str(value)
+    assert Decimal(text) == value  # every digit kept, even past 28 significant ones
+    assert "E" not in text
+    assert "e" not in text
+    assert text == "0" or not ("." in text and text.endswith("0"))
+    assert not text.endswith(".")
+    if value > 0:
+        assert price_str(value) == text
