@@ -10,8 +10,8 @@ import weakref
 
 import redis.asyncio as aioredis
 
-MAX_CONNECTIONS = 64
-WAIT_SECONDS = 10
+MAX_CONNECTIONS = 256
+WAIT_SECONDS = 30
 
 _clients: dict[str, weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aioredis.Redis]] = {}
 
