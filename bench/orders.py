@@ -182,6 +182,10 @@ def main() -> None:
         "--server", choices=["uvicorn", "daphne"], default="uvicorn", help="web server (uvicorn: the Procfile's)"
     )
     args = parser.parse_args()
+    write(measure(args))
+
+
+def measure(args: argparse.Namespace) -> dict[str, Any]:
     tmp = Path(os.environ.get("TMPDIR", "/tmp")) / f"bench-{secrets.token_hex(3)}"
     tmp.mkdir(parents=True)
     env, started = environment(tmp)
@@ -220,6 +224,10 @@ def main() -> None:
         "statuses": raw["statuses"],
         "targets": {"post_orders_p99_ms": 50, "get_portfolio_p99_ms": 30},
     }
+    return report
+
+
+def write(report: dict[str, Any]) -> None:
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / f"orders-{stamp}.json").write_text(json.dumps(report, indent=2) + "\n")

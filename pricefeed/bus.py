@@ -118,9 +118,15 @@ class RedisPriceBus(PriceBus):
                     # A bounded wait, so a stop request is seen within a second even when a
                     # cancellation gets lost inside the client library.
                     message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
-                    batch = None if message is None else _decode_batch(message["data"])
-                    if batch is not None:
-                        yield batch
+                    while message is not None:
+                        batch = _decode_batch(message["data"])
+                        if batch is not None:
+                            yield batch
+                        # Drain whatever else has arrived before waiting again: on a busy event loop
+                        # this task gets one turn per round of every other task, and taking one
+                        # batch per turn would let the subscription fall further behind each
+                        # round (prices must be applied as fast as they come, then conflated).
+                        message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=0)
             except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
                 task = asyncio.current_task()
                 if task is not None and task.cancelling():

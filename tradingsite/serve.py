@@ -1,0 +1,55 @@
+"""The production web server: uvicorn on a listening socket whose send buffer is set small.
+
+    python -m tradingsite.serve [--host 0.0.0.0] [--port 8000]      (the Procfile's `web`)
+
+Why not the `uvicorn` command: Linux autotunes a TCP socket's send buffer up to `tcp_wmem`'s
+maximum (4 MB here). A live socket whose client falls behind would then have megabytes of old PnL
+queued in the kernel before the server feels any back-pressure, and the client would read
+minutes-old numbers in order (measured with bench/live.py: latency growing without bound). Sockets
+accepted from a listener inherit its SO_SNDBUF, so the listener is made here with a small one
+(`WEB_SEND_BUFFER_BYTES`, 64 KB): a slow client pushes back within a few messages, the consumer's
+sender waits, and changes are conflated to the latest numbers.
+
+Options as the Procfile had them: no proxy headers (the client IP comes from TRUSTED_PROXY_COUNT),
+no access log, 64 KB WebSocket messages at most, 5 s graceful shutdown (sockets closed with 1012).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+
+import uvicorn
+
+
+def listener(host: str, port: int, send_buffer: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, send_buffer)
+    sock.bind((host, port))
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--host", default="0.0.0.0")  # noqa: S104 (a server behind the proxy listens on all interfaces)
+    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+    args = parser.parse_args()
+    send_buffer = int(os.environ.get("WEB_SEND_BUFFER_BYTES", "65536"))
+    config = uvicorn.Config(
+        "tradingsite.asgi:application",
+        proxy_headers=False,
+        access_log=False,
+        ws_max_size=65536,
+        timeout_graceful_shutdown=5,
+        lifespan="on",
+    )
+    uvicorn.Server(config).run(sockets=[listener(args.host, args.port, send_buffer)])
+
+
+if __name__ == "__main__":
+    main()
