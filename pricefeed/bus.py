@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Iterable, Sequence
 from functools import cache
@@ -20,8 +21,6 @@ from typing import Any
 import redis
 import redis.asyncio as aioredis
 from django.conf import settings
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
 
 from pricefeed.domain import Batch, FeedStatus, Tick
 from tradingsite.lib.aredis import client_for
@@ -104,42 +103,63 @@ class RedisPriceBus(PriceBus):
         return None if raw is None else json.loads(raw)
 
     async def subscribe(self, stop: asyncio.Event | None = None) -> AsyncIterator[Batch]:
+        """Batches are read and decoded on a thread of their own and handed to the event loop.
+
+        Reading them as an asyncio task gave that task one turn per round of the loop: with
+        thousands of sockets a round takes about a second, batches arrive every 100 ms, and the
+        subscription fell ever further behind (Redis's output buffer for it grew; measured with
+        bench/live.py). Here every batch that arrived is waiting in the queue at each turn, and all
+        of them are applied at once.
+        """
         stop = stop or asyncio.Event()
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[Batch] = asyncio.Queue()
+        halt = threading.Event()
+        reader = threading.Thread(
+            target=self._read_forever, args=(loop, queue, halt), name="price-subscription", daemon=True
+        )
+        reader.start()
+        stopping = asyncio.create_task(stop.wait())
+        try:
+            while not stop.is_set():
+                getting = asyncio.create_task(queue.get())
+                done, _ = await asyncio.wait({getting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+                if getting not in done:
+                    getting.cancel()
+                    break
+                yield getting.result()
+                while not queue.empty():
+                    yield queue.get_nowait()
+        finally:
+            halt.set()
+            stopping.cancel()
+
+    def _read_forever(
+        self, loop: asyncio.AbstractEventLoop, queue: asyncio.Queue[Batch], halt: threading.Event
+    ) -> None:
         delay = 0.1
-        while not stop.is_set():
-            # No retries inside redis-py: it reports a cancelled read as a TimeoutError and its retry
-            # policy would swallow the cancellation (shutdown would hang). This loop reconnects.
-            client = aioredis.Redis.from_url(self.url, retry=Retry(NoBackoff(), 0))
+        while not halt.is_set():
+            client = redis.Redis.from_url(self.url, socket_timeout=5)
             pubsub = client.pubsub(ignore_subscribe_messages=True)
             try:
-                await pubsub.subscribe(PRICES_CHANNEL)
+                pubsub.subscribe(PRICES_CHANNEL)
                 delay = 0.1
-                while not stop.is_set():
-                    # A bounded wait, so a stop request is seen within a second even when a
-                    # cancellation gets lost inside the client library.
-                    message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
-                    while message is not None:
-                        batch = _decode_batch(message["data"])
-                        if batch is not None:
-                            yield batch
-                        # Drain whatever else has arrived before waiting again: on a busy event loop
-                        # this task gets one turn per round of every other task, and taking one
-                        # batch per turn would let the subscription fall further behind each
-                        # round (prices must be applied as fast as they come, then conflated).
-                        message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=0)
+                while not halt.is_set():
+                    message = pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
+                    if message is None:
+                        continue
+                    batch = _decode_batch(message["data"])
+                    if batch is not None:
+                        loop.call_soon_threadsafe(queue.put_nowait, batch)
             except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
-                task = asyncio.current_task()
-                if task is not None and task.cancelling():
-                    # redis-py reports a cancelled read as a TimeoutError: this is shutdown, not a
-                    # lost connection, and retrying would swallow the cancellation.
-                    raise asyncio.CancelledError from exc
                 logger.warning("price subscription lost (%s); retrying in %.1fs", exc, delay)
+            except RuntimeError:
+                return  # the event loop is closed: nobody is listening any more
             finally:
                 with contextlib.suppress(Exception):
-                    await pubsub.aclose()
-                    await client.aclose()
-            if not stop.is_set():
-                await asyncio.sleep(delay)
+                    pubsub.close()
+                    client.close()
+            if not halt.wait(delay):
                 delay = min(delay * 2, 5.0)
 
 
