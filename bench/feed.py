@@ -26,24 +26,17 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import redis
 
+from bench.common import percentile, servers, write_results
 from tradingsite.testing.fake_binance import FakeBinanceThread
 from tradingsite.testing.processes import ROOT, Process, fresh_database, procfile_command, production_env
-from tradingsite.testing.servers import PostgresServer, RedisServer
 
-RESULTS = ROOT / "bench" / "results"
 TICKS_PER_SECOND = os.sysconf("SC_CLK_TCK")
-
-
-def percentile(values: Sequence[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))] if ordered else float("nan")
 
 
 def cpu_seconds(pid: int) -> float:
@@ -111,16 +104,9 @@ async def send_trades(fake: FakeBinanceThread, symbols: list[str], rate: int, se
 
 
 def measure(*, seconds: float, rate: int, symbols: int, env_extra: dict[str, str] | None = None) -> dict[str, Any]:
-    started_services: list[Any] = []
     tmp = Path(os.environ.get("TMPDIR", "/tmp")) / f"bench-feed-{secrets.token_hex(3)}"
     tmp.mkdir(parents=True)
-    database_url, redis_url = os.environ.get("DATABASE_URL"), os.environ.get("REDIS_URL")
-    if not database_url:
-        started_services.append(pg := PostgresServer().start())
-        database_url = pg.url
-    if not redis_url:
-        started_services.append(rs := RedisServer().start())
-        redis_url = rs.url
+    database_url, redis_url, started_services = servers()
     names = [f"S{i:03d}USDT" for i in range(symbols)]
     feeder: Process | None = None
     try:
@@ -203,9 +189,6 @@ def main() -> None:
     args = parser.parse_args()
     print(f"feeding {args.rate} updates/s over {args.symbols} symbols for {args.seconds:.0f}s …", flush=True)
     report = {"command": "python -m bench.feed " + " ".join(sys.argv[1:]), **measure(**vars(args))}
-    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / f"feed-{stamp}.json").write_text(json.dumps(report, indent=2) + "\n")
     lag, e2e = report["receive_to_publish_ms"], report["exchange_to_subscriber_ms"]
     table = [
         f"# Price feed, {report['when']}",
@@ -226,8 +209,7 @@ def main() -> None:
         f"Feeder counters: {report['feeder_counters']}",
         "",
     ]
-    (RESULTS / f"feed-{stamp}.md").write_text("\n".join(table))
-    print("\n".join(table))
+    write_results("feed", report, table)
 
 
 if __name__ == "__main__":

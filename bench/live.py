@@ -42,10 +42,10 @@ import httpx
 import psycopg
 import redis
 
+from bench import common
 from tradingsite.testing.processes import ROOT, Process, fresh_database, procfile_command, production_env
-from tradingsite.testing.servers import PostgresServer, RedisServer, free_port, wait_for_port
+from tradingsite.testing.servers import free_port, wait_for_port
 
-RESULTS = ROOT / "bench" / "results"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 DAPHNE = ["/bin/sh", "-c", "exec daphne --bind 127.0.0.1 --port $PORT tradingsite.asgi:application"]
 RCVBUF = 128 * 1024
@@ -94,10 +94,7 @@ print(len(tokens), "users", len(rows), "positions")
 
 
 def percentile(values: Sequence[float], q: float) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
+    return common.percentile(values, q) if values else None
 
 
 # --- the socket clients (separate processes) ---------------------------------------------------------
@@ -378,14 +375,7 @@ def main() -> None:
 def run(args: argparse.Namespace, ceiling_seconds: float = 30) -> dict[str, Any]:
     tmp = Path(os.environ.get("TMPDIR", "/tmp")) / f"bench-live-{secrets.token_hex(3)}"
     tmp.mkdir(parents=True)
-    started_services: list[Any] = []
-    database_url, redis_url = os.environ.get("DATABASE_URL"), os.environ.get("REDIS_URL")
-    if not database_url:
-        started_services.append(pg := PostgresServer().start())
-        database_url = pg.url
-    if not redis_url:
-        started_services.append(rs := RedisServer().start())
-        redis_url = rs.url
+    database_url, redis_url, started_services = common.servers()
     processes: dict[str, Process] = {}
     try:
         env = production_env(
@@ -565,9 +555,6 @@ class _ThreadRunner:
 
 
 def write(report: dict[str, Any]) -> None:
-    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / f"live-{stamp}.json").write_text(json.dumps(report, indent=2) + "\n")
     ours, lat = report["ours"], report["ours"]["latency_ms"]
     cfg = report["config"]
     lines = [
@@ -606,8 +593,7 @@ def write(report: dict[str, Any]) -> None:
         f"Message types: {ours['message_types']}. Last client error: {ours['last_error']}",
         "",
     ]
-    (RESULTS / f"live-{stamp}.md").write_text("\n".join(lines))
-    print("\n".join(lines))
+    common.write_results("live", report, lines)
 
 
 if __name__ == "__main__":

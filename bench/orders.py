@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import secrets
 import statistics
@@ -27,30 +26,16 @@ from typing import Any
 
 import httpx
 
+from bench.common import percentile, servers, write_results
 from tradingsite.testing.processes import ROOT, Process, fresh_database, procfile_command, production_env
-from tradingsite.testing.servers import PostgresServer, RedisServer, free_port, wait_for_port
+from tradingsite.testing.servers import free_port, wait_for_port
 
-RESULTS = ROOT / "bench" / "results"
 DAPHNE = ["/bin/sh", "-c", "exec daphne --bind 127.0.0.1 --port $PORT tradingsite.asgi:application"]
 PASSWORD = "bench-password-123"
 
 
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))] if ordered else float("nan")
-
-
 def environment(tmp: Path) -> tuple[dict[str, str], list[object]]:
-    started: list[object] = []
-    database_url, redis_url = os.environ.get("DATABASE_URL"), os.environ.get("REDIS_URL")
-    if not database_url:
-        server = PostgresServer().start()
-        started.append(server)
-        database_url = server.url
-    if not redis_url:
-        redis_server = RedisServer().start()
-        started.append(redis_server)
-        redis_url = redis_server.url
+    database_url, redis_url, started = servers()
     env = production_env(
         database_url=fresh_database(database_url, "bench"),
         redis_url=redis_url,
@@ -228,9 +213,6 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def write(report: dict[str, Any]) -> None:
-    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / f"orders-{stamp}.json").write_text(json.dumps(report, indent=2) + "\n")
     table = [
         f"# Order path, {report['when']}",
         "",
@@ -245,8 +227,7 @@ def write(report: dict[str, Any]) -> None:
             f"| {key} | {s['count']} | {s['per_second']} | {s['p50_ms']} | {s['p99_ms']} | {s['max_ms']} | ≤ {target} |"
         )
     table += ["", f"Statuses: {report['statuses']}", ""]
-    (RESULTS / f"orders-{stamp}.md").write_text("\n".join(table))
-    print("\n".join(table))
+    write_results("orders", report, table)
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ import collections
 import contextlib
 import logging
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -22,6 +23,17 @@ logger = logging.getLogger(__name__)
 
 IDLE_HEARTBEAT_MS = 1000  # with no ticks at all, still refresh the feed status this often
 STATS_EVERY_MS = 1000  # counters written to the bus (feed:stats) this often
+
+
+def percentiles(name: str, samples: Iterable[int]) -> dict[str, int]:
+    """`{name}_p50` and `{name}_p99` of the samples (nothing when there are none)."""
+    ordered = sorted(samples)
+    if not ordered:
+        return {}
+    return {
+        f"{name}_p50": ordered[len(ordered) // 2],
+        f"{name}_p99": ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))],
+    }
 
 
 class Source(Protocol):
@@ -66,10 +78,7 @@ class FeederStats:
         body: dict[str, Any] = {k: v for k, v in vars(self).items() if k != "publish_lag_ms"}
         body["last_flush_ms"] = round(self.last_flush_ms, 2)
         body["max_flush_ms"] = round(self.max_flush_ms, 2)
-        lags = sorted(self.publish_lag_ms)
-        if lags:
-            body["publish_lag_ms_p50"] = lags[len(lags) // 2]
-            body["publish_lag_ms_p99"] = lags[min(len(lags) - 1, int(len(lags) * 0.99))]
+        body.update(percentiles("publish_lag_ms", self.publish_lag_ms))
         return body
 
 

@@ -34,7 +34,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
 from pricefeed import binance
 from pricefeed.domain import Tick, now_ms
-from pricefeed.feeder import TickSink
+from pricefeed.feeder import TickSink, percentiles
 
 logger = logging.getLogger(__name__)
 
@@ -81,12 +81,7 @@ class BinanceStats:
     lag_ms: collections.deque[int] = field(default_factory=lambda: collections.deque(maxlen=10_000))
 
     def as_dict(self) -> dict[str, Any]:
-        lags = sorted(self.lag_ms)
-        body = {k: v for k, v in vars(self).items() if k != "lag_ms"}
-        if lags:
-            body["lag_ms_p50"] = lags[len(lags) // 2]
-            body["lag_ms_p99"] = lags[min(len(lags) - 1, int(len(lags) * 0.99))]
-        return body
+        return {**{k: v for k, v in vars(self).items() if k != "lag_ms"}, **percentiles("lag_ms", self.lag_ms)}
 
 
 class AttemptLimiter:
