@@ -8,8 +8,11 @@ from decimal import Decimal
 
 import pytest
 from django.test import Client
+from django.utils import timezone
 
+from portfolio.models import Position
 from pricefeed.domain import Tick, now_ms
+from pricefeed.models import Symbol
 from pricefeed.services import symbol_sync_from_snapshot
 from tradingsite.testing.processes import VENV_BIN, Process, base_env
 
@@ -105,3 +108,14 @@ def wait_final(client: Client, order_id: int, timeout: float = 20) -> dict:
             return order
         time.sleep(0.05)
     raise AssertionError(f"order {order_id} still pending after {timeout}s")
+
+
+def open_position(user, symbol: str, quantity: str, price: str) -> None:
+    """An open position at an average entry of `price`, written directly (no fill, no trade)."""
+    Position.objects.create(
+        user=user,
+        symbol=Symbol.objects.get(pk=symbol),
+        quantity=Decimal(quantity),
+        cost_basis=Decimal(quantity) * Decimal(price),
+        opened_at=timezone.now(),
+    )

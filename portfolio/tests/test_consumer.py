@@ -10,28 +10,16 @@ from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
 from django.conf import settings
 from django.test import Client
-from django.utils import timezone
 
-from portfolio.models import Position
+from portfolio.tests.conftest import open_position
 from pricefeed.bus import RedisPriceBus
 from pricefeed.domain import Batch, Tick, now_ms
-from pricefeed.models import Symbol
 from pricefeed.services import symbol_sync_from_snapshot
 from tradingsite.asgi import application
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
 T0 = 1_795_000_000_000
-
-
-def open_position(user, symbol: str, quantity: str, price: str) -> None:
-    Position.objects.create(
-        user=user,
-        symbol=Symbol.objects.get(pk=symbol),
-        quantity=Decimal(quantity),
-        cost_basis=Decimal(quantity) * Decimal(price),
-        opened_at=timezone.now(),
-    )
 
 
 def session_cookie(user) -> str:

@@ -14,14 +14,12 @@ from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
 from django.conf import settings
 from django.test import Client
-from django.utils import timezone
 
-from portfolio.models import Position
 from portfolio.payloads import order_payload
 from portfolio.services import OrderRequest, order_place
+from portfolio.tests.conftest import open_position
 from pricefeed.bus import RedisPriceBus
 from pricefeed.domain import Batch, Tick, now_ms
-from pricefeed.models import Symbol
 from pricefeed.services import symbol_sync_from_snapshot
 from tradingsite.asgi import application
 
@@ -37,13 +35,7 @@ def holder(owner, other_user, redis_client):
         (owner, "SOLUSDT", "12.5", "141.2"),
         (other_user, "DOGEUSDT", "1000", "0.16"),
     ):
-        Position.objects.create(
-            user=user,
-            symbol=Symbol.objects.get(pk=symbol),
-            quantity=Decimal(quantity),
-            cost_basis=Decimal(quantity) * Decimal(price),
-            opened_at=timezone.now(),
-        )
+        open_position(user, symbol, quantity, price)
     client = Client()
     client.force_login(owner)
     other = Client()
