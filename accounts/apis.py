@@ -92,7 +92,7 @@ class AuthLoginApi(APIView):
     @extend_schema_serializer(component_name="AuthLoginInput")
     class InputSerializer(serializers.Serializer):
         username = StrictCharField(max_length=150)
-        password = StrictCharField(max_length=128, trim_whitespace=False)
+        password = StrictCharField(max_length=128)
 
     @extend_schema(request=InputSerializer, responses={200: LoginOutput}, summary="Log in")
     def post(self, request: Request) -> Response:
@@ -118,7 +118,7 @@ class AuthRegisterApi(APIView):
     @extend_schema_serializer(component_name="AuthRegisterInput")
     class InputSerializer(serializers.Serializer):
         username = StrictCharField(min_length=3, max_length=30, validators=[username_validator])
-        password = StrictCharField(max_length=128, trim_whitespace=False)
+        password = StrictCharField(max_length=128)
         email = serializers.EmailField(required=False, allow_blank=True, max_length=254)
 
     @extend_schema(request=InputSerializer, responses={201: LoginOutput}, summary="Create an account and log in")
@@ -135,8 +135,8 @@ class AuthPasswordApi(APIView):
 
     @extend_schema_serializer(component_name="AuthPasswordInput")
     class InputSerializer(serializers.Serializer):
-        current_password = StrictCharField(max_length=128, trim_whitespace=False)
-        new_password = StrictCharField(max_length=128, trim_whitespace=False)
+        current_password = StrictCharField(max_length=128)
+        new_password = StrictCharField(max_length=128)
 
     @extend_schema(request=InputSerializer, responses={200: LoginOutput}, summary="Change password")
     def post(self, request: Request) -> Response:

@@ -4,7 +4,7 @@ from django.db import models
 from django.db.models.functions import Lower
 
 username_validator = RegexValidator(
-    r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{1,28}[A-Za-z0-9])$",
+    r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{1,28}[A-Za-z0-9])\Z",
     "Use 3 to 30 ASCII letters, digits, '.', '_' or '-', starting and ending with a letter or digit.",
     code="username_invalid",
 )

@@ -9,9 +9,8 @@ from django.contrib.admin.models import CHANGE, LogEntry
 from django.contrib.auth import HASH_SESSION_KEY, authenticate, login, logout, update_session_auth_hash
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.http import HttpRequest
-from rest_framework import status
 
 from accounts import ratelimit
 from accounts.models import User
@@ -25,12 +24,7 @@ from tradingsite.lib.layer import group_send
 
 class LoginThrottled(ApplicationError):
     def __init__(self, wait: int):
-        super().__init__(
-            "rate_limited",
-            f"Too many failed logins. Try again in {wait} seconds.",
-            {"retry_after": wait},
-            http_status=status.HTTP_429_TOO_MANY_REQUESTS,
-        )
+        super().__init__("rate_limited", f"Too many failed logins. Try again in {wait} seconds.", {"retry_after": wait})
         self.wait = wait
 
 
@@ -62,7 +56,7 @@ def session_revoke(*, user: User, session_public_id: str) -> None:
         if public_id(key) == session_public_id:
             session_end(session_key=key)
             return
-    raise ApplicationError("not_found", "No such session.", http_status=status.HTTP_404_NOT_FOUND)
+    raise ApplicationError("not_found", "No such session.")
 
 
 @transaction.atomic
@@ -92,9 +86,7 @@ def user_login(*, request: HttpRequest, username: str, password: str) -> User:
     user = authenticate(request, username=username, password=password)
     if user is None:
         ratelimit.login_failed(username, ip)
-        raise ApplicationError(
-            "invalid_credentials", "Wrong username or password.", http_status=status.HTTP_401_UNAUTHORIZED
-        )
+        raise ApplicationError("invalid_credentials", "Wrong username or password.")
     login(request, user)  # a fresh session key, whatever the request came with
     return user
 
@@ -107,17 +99,24 @@ def user_logout(*, request: HttpRequest, bearer_key: str | None = None) -> None:
         logout(request)
 
 
-@transaction.atomic
 def user_register(*, username: str, password: str, email: str = "") -> User:
     if User.objects.filter(username__iexact=username).exists():
-        raise ApplicationError(
-            "username_taken", "That username is taken.", {"username": ["That username is taken."]}, http_status=400
-        )
+        raise _username_taken()
     user = User(username=username, email=email)
     _validate_password(password, user, field="password")
     user.set_password(password)
-    user.save()
+    try:
+        with transaction.atomic():
+            user.save()
+    except IntegrityError:
+        # A concurrent registration of the same name (in any case) won the insert: the database's
+        # case-insensitive unique index decides, and the loser hears what a later one would.
+        raise _username_taken() from None
     return user
+
+
+def _username_taken() -> ApplicationError:
+    return ApplicationError("username_taken", "That username is taken.", {"username": ["That username is taken."]})
 
 
 def user_password_change(
@@ -127,10 +126,9 @@ def user_password_change(
     Returns the current session's key (a cookie session gets a new one)."""
     if not user.check_password(current_password):
         raise ApplicationError(
-            "invalid_credentials",
+            "current_password_invalid",
             "The current password is wrong.",
             {"current_password": ["The current password is wrong."]},
-            http_status=400,
         )
     _validate_password(new_password, user, field="new_password")
     user.set_password(new_password)
@@ -152,7 +150,7 @@ def _validate_password(password: str, user: User, *, field: str) -> None:
         validate_password(password, user)
     except ValidationError as exc:
         raise ApplicationError(
-            "password_invalid", "The password is not acceptable.", {field: list(exc.messages)}, http_status=400
+            "password_invalid", "The password is not acceptable.", {field: list(exc.messages)}
         ) from None
 
 

@@ -76,8 +76,8 @@ with connection.cursor() as cursor:
     rows = []
     for u in users:
         for name in rng.sample(names, POSITIONS):
-            rows.append((u.pk, name, "open", "1.000", "100.00", "0", "0", now))
-    with cursor.copy("COPY portfolio_position (user_id, symbol, status, quantity, cost_basis, realized_pnl, fees_paid, opened_at) FROM STDIN") as copy:
+            rows.append((u.pk, name, "open", "1.000", "100.00", "100", "0", "0", now))
+    with cursor.copy("COPY portfolio_position (user_id, symbol, status, quantity, cost_basis, avg_entry_price, realized_pnl, fees_paid, opened_at) FROM STDIN") as copy:
         for row in rows:
             copy.write_row(row)
 tokens = []

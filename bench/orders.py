@@ -68,7 +68,7 @@ users = [User.objects.create_user(username=f"bench{i}", password="{password}") f
 for user in users:
     Account.objects.create(user=user, cash=Decimal("1000000"), quote_asset="USDT")
 now = timezone.now()
-Position.objects.bulk_create([Position(user=users[0], symbol_id=s, quantity=Decimal("1.5"), cost_basis=Decimal("150"), opened_at=now) for s in names])
+Position.objects.bulk_create([Position(user=users[0], symbol_id=s, quantity=Decimal("1.5"), cost_basis=Decimal("150"), avg_entry_price=Decimal("100"), opened_at=now) for s in names])
 at = now_ms()
 asyncio.run(get_bus().publish(Batch("simulated", at, tuple(Tick(s, Decimal("101.25"), at, at) for s in names if s.startswith("BENCH")))))
 print(json.dumps(names))

@@ -21,7 +21,7 @@ from tradingsite.lib.csv_renderer import CsvRenderer
 from tradingsite.lib.errors import ApplicationError
 from tradingsite.lib.serializers import StrictCharField
 
-CLIENT_ORDER_ID = r"^[A-Za-z0-9._:-]{1,64}$"
+CLIENT_ORDER_ID = r"[A-Za-z0-9._:-]{1,64}"
 
 
 class NewestFirst(CursorPagination):
@@ -42,7 +42,7 @@ def _json_body(request: Request) -> dict[str, Any]:
 
 
 def _not_found(what: str) -> ApplicationError:
-    return ApplicationError("not_found", f"No such {what}.", http_status=status.HTTP_404_NOT_FOUND)
+    return ApplicationError("not_found", f"No such {what}.")
 
 
 class OrderOutput(serializers.Serializer):
@@ -63,6 +63,29 @@ class OrderOutput(serializers.Serializer):
     filled_at = serializers.DateTimeField(allow_null=True)
 
 
+class ErrorDetailOutput(serializers.Serializer):
+    code = serializers.CharField()
+    message = serializers.CharField()
+    details = serializers.DictField()
+
+
+class CloseOutcomeOutput(serializers.Serializer):
+    """Per symbol: 202 and the accepted order, or the refusal's status and error."""
+
+    symbol = serializers.CharField()
+    status = serializers.IntegerField()
+    order = OrderOutput(allow_null=True)
+    error = ErrorDetailOutput(allow_null=True)
+
+
+def _close_outcome(outcome: services.CloseOutcome) -> dict[str, Any]:
+    if outcome.error is not None:
+        error = outcome.error.as_body()["error"]
+        return {"symbol": outcome.symbol, "status": outcome.error.http_status, "order": None, "error": error}
+    assert outcome.order is not None
+    return {"symbol": outcome.symbol, "status": 202, "order": order_payload(outcome.order), "error": None}
+
+
 class OrderListApi(APIView):
     @extend_schema_serializer(component_name="OrderInput")
     class InputSerializer(serializers.Serializer):
@@ -74,7 +97,7 @@ class OrderListApi(APIView):
         def validate_client_order_id(self, value: str) -> str:
             import re
 
-            if not re.match(CLIENT_ORDER_ID, value):
+            if not re.fullmatch(CLIENT_ORDER_ID, value):
                 raise serializers.ValidationError("Use 1 to 64 letters, digits, '.', '_', ':' or '-'.")
             return value
 
@@ -140,13 +163,13 @@ class PositionListApi(APIView):
 
     @extend_schema(
         request=None,
-        responses={202: OrderOutput(many=True)},
-        summary="Close every open position",
+        responses={207: CloseOutcomeOutput(many=True)},
+        summary="Close every open position: one reduce-only order each, and what became of each (207)",
         operation_id="positions_close_all",
     )
     def delete(self, request: Request) -> Response:
-        orders = services.positions_close_all(user=request.user)  # type: ignore[arg-type]
-        return Response([order_payload(o) for o in orders], status=status.HTTP_202_ACCEPTED)
+        outcomes = services.positions_close_all(user=request.user)  # type: ignore[arg-type]
+        return Response([_close_outcome(o) for o in outcomes], status=status.HTTP_207_MULTI_STATUS)
 
 
 class PositionDetailApi(APIView):

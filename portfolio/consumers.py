@@ -33,13 +33,14 @@ from portfolio.payloads import position_marks_payload, position_payload, totals_
 from portfolio.selectors import holding_list
 from pricefeed.domain import Tick, now_ms
 from pricefeed.hub import hub
+from tradingsite.lib.numbers import price_str
 
 logger = logging.getLogger(__name__)
 
 MAX_CLIENT_MESSAGE_BYTES = 4096
 CLOSE_SESSION_ENDED = 4401
 CLOSE_TOO_MANY_CONNECTIONS = 4429
-SYMBOL = re.compile(r"^[A-Z0-9]{2,20}$")
+SYMBOL = re.compile(r"[A-Z0-9]{2,20}")
 
 
 def user_group(user_id: int) -> str:
@@ -138,7 +139,7 @@ class PortfolioConsumer(AsyncWebsocketConsumer):
 
     async def change_watch(self, kind: str, symbols: Any) -> None:
         """`watch` / `unwatch` symbols for `prices` frames (capped per socket)."""
-        if not isinstance(symbols, list) or not all(isinstance(s, str) and SYMBOL.match(s) for s in symbols):
+        if not isinstance(symbols, list) or not all(isinstance(s, str) and SYMBOL.fullmatch(s) for s in symbols):
             await self.send_error("symbols_invalid", "symbols must be a list of symbol names like BTCUSDT")
             return
         names = set(symbols)
@@ -292,4 +293,4 @@ class PortfolioConsumer(AsyncWebsocketConsumer):
 
 
 def _price_payload(tick: Tick) -> dict[str, Any]:
-    return {"symbol": tick.symbol, "price": format(tick.price, "f"), "price_ts": tick.event_ts}
+    return {"symbol": tick.symbol, "price": price_str(tick.price), "price_ts": tick.event_ts}

@@ -11,8 +11,9 @@ def money_field(**options: object) -> models.DecimalField:
 
 
 class Position(models.Model):
-    """A signed position: quantity > 0 is LONG, < 0 is SHORT. `cost_basis` is quantity × average entry
-    price, stored as the total so the (possibly repeating) average is only ever derived."""
+    """A signed position: quantity > 0 is LONG, < 0 is SHORT. `avg_entry_price` is the average of the
+    opening fills to 30 decimal places, moved only by fills that add; `cost_basis` is the signed cost
+    still held, within half of 1e-8 of quantity × average (portfolio.domain.fills)."""
 
     class Status(models.TextChoices):
         OPEN = "open"
@@ -23,6 +24,8 @@ class Position(models.Model):
     status = models.CharField(max_length=6, choices=Status.choices, default=Status.OPEN)
     quantity = money_field()
     cost_basis = money_field()
+    # A quotient (often repeating), kept far finer than any price; on a closed position, the average it had.
+    avg_entry_price = models.DecimalField(max_digits=50, decimal_places=30)
     realized_pnl = money_field(default=0)  # net of every fee paid in this position
     fees_paid = money_field(default=0)
     exit_price = money_field(null=True, blank=True)  # the price of the fill that closed it
@@ -98,6 +101,8 @@ class Order(models.Model):
             models.Index(fields=["user", "-created_at"], name="order_user_created"),
             # The beat jobs scan pending orders only.
             models.Index(fields=["created_at"], name="order_pending_created", condition=Q(status="pending")),
+            # Acceptance counts the user's pending orders against buying power.
+            models.Index(fields=["user"], name="order_user_pending", condition=Q(status="pending")),
         ]
 
     def __str__(self) -> str:

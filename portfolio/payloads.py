@@ -7,8 +7,9 @@ from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from portfolio.domain import Holding, Marked, Totals, decimal_str, mark, price_str
+from portfolio.domain import Holding, Marked, Totals, mark
 from pricefeed.domain import Tick
+from tradingsite.lib.numbers import average_str, decimal_str, price_str
 
 if TYPE_CHECKING:
     from portfolio.models import Order, Position, Trade
@@ -21,7 +22,7 @@ def position_payload(holding: Holding, tick: Tick | None, marked: Marked | None)
         "status": "open",
         "side": holding.side,
         "quantity": decimal_str(holding.quantity),
-        "avg_entry_price": decimal_str(holding.avg_entry_price),
+        "avg_entry_price": average_str(holding.avg_entry_price),
         "cost_basis": decimal_str(holding.cost_basis),
         "realized_pnl": decimal_str(holding.realized_pnl),
         "opened_at": holding.opened_at.isoformat(),
@@ -134,6 +135,7 @@ def position_model_payload(position: Position, tick: Tick | None) -> dict[str, A
             position.cost_basis,
             position.realized_pnl,
             position.opened_at,
+            position.avg_entry_price,
         )
         marked = mark(holding, tick.price) if tick else None
         body = position_payload(holding, tick, marked)
@@ -144,7 +146,7 @@ def position_model_payload(position: Position, tick: Tick | None) -> dict[str, A
             "status": "closed",
             "side": None,
             "quantity": "0",
-            "avg_entry_price": None,
+            "avg_entry_price": average_str(position.avg_entry_price),
             "cost_basis": "0",
             "realized_pnl": decimal_str(position.realized_pnl),
             "opened_at": _iso(position.opened_at),

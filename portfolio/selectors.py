@@ -9,11 +9,12 @@ from django.conf import settings
 from django.db.models import QuerySet, Sum
 
 from portfolio import domain
-from portfolio.domain import Holding, decimal_str
+from portfolio.domain import Holding
 from portfolio.models import Account, Order, Position, Trade
 from portfolio.payloads import position_model_payload, totals_payload
 from pricefeed.bus import get_bus
 from pricefeed.domain import Tick
+from tradingsite.lib.numbers import decimal_str
 
 
 def holding_list(*, user_id: int) -> list[Holding]:
@@ -21,7 +22,7 @@ def holding_list(*, user_id: int) -> list[Holding]:
     rows = (
         Position.objects.filter(user_id=user_id, status=Position.Status.OPEN)
         .order_by("symbol_id")
-        .values_list("id", "symbol_id", "quantity", "cost_basis", "realized_pnl", "opened_at")
+        .values_list("id", "symbol_id", "quantity", "cost_basis", "realized_pnl", "opened_at", "avg_entry_price")
     )
     return [Holding(*row) for row in rows]
 

@@ -18,11 +18,17 @@ from decimal import Decimal
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
-from rest_framework import status as http
 
 from accounts.models import User
 from portfolio.domain.fills import Book, FillOutcome, Side, apply_fill
-from portfolio.domain.orders import RuleViolation, check_buying_power, check_lot, check_notional, parse_quantity
+from portfolio.domain.orders import (
+    PendingOrder,
+    RuleViolation,
+    check_buying_power,
+    check_size,
+    parse_quantity,
+    project_pending,
+)
 from portfolio.models import Account, Order, Position, Trade
 from portfolio.payloads import order_payload
 from pricefeed.bus import get_bus
@@ -31,6 +37,7 @@ from pricefeed.models import Symbol
 from pricefeed.selectors import symbol_get
 from tradingsite.lib.errors import ApplicationError
 from tradingsite.lib.layer import group_send
+from tradingsite.lib.numbers import decimal_str
 
 logger = logging.getLogger(__name__)
 
@@ -44,8 +51,8 @@ class OrderRequest:
     reduce_only: bool = False
 
 
-def _violation(error: RuleViolation, status: int = http.HTTP_422_UNPROCESSABLE_ENTITY) -> ApplicationError:
-    return ApplicationError(error.code, error.message, error.details, http_status=status)
+def _violation(error: RuleViolation) -> ApplicationError:
+    return ApplicationError(error.code, error.message, error.details)
 
 
 # --- accounts ------------------------------------------------------------------------------------
@@ -73,7 +80,7 @@ def order_place(*, user: User, request: OrderRequest) -> tuple[Order, bool]:
     try:
         quantity = parse_quantity(request.quantity)
     except RuleViolation as error:
-        raise _violation(error, http.HTTP_400_BAD_REQUEST) from None
+        raise _violation(error) from None
     side = Side(request.side)
     if request.client_order_id:  # a generated id is new by construction
         existing = Order.objects.filter(user=user, client_order_id=client_order_id).first()
@@ -81,11 +88,6 @@ def order_place(*, user: User, request: OrderRequest) -> tuple[Order, bool]:
             return _same_order(existing, request, quantity), False
     symbol = _tradable_symbol(request.symbol)
     tick = _fresh_price(symbol.symbol)
-    try:
-        check_lot(quantity, step_size=symbol.step_size, min_qty=symbol.min_qty)
-        check_notional(quantity, tick.price, min_notional=symbol.min_notional)
-    except RuleViolation as error:
-        raise _violation(error) from None
     try:
         with transaction.atomic():
             order = _insert_order(user, client_order_id, symbol, side, quantity, tick, request.reduce_only)
@@ -100,8 +102,15 @@ def _insert_order(
     user: User, client_order_id: str, symbol: Symbol, side: Side, quantity: Decimal, tick: Tick, reduce_only: bool
 ) -> Order:
     account = account_for_update(user_id=user.pk)  # serializes this user's acceptances
+    books = _open_books(user.pk)
+    held = books.get(symbol.symbol, (Decimal(0), Decimal(0)))[0]
     try:
-        _check_order_rules(account, symbol.symbol, side, quantity, tick.price, settings.FEE_RATE, reduce_only)
+        check_size(
+            quantity, tick.price, side, held=held, step_size=symbol.step_size, min_qty=symbol.min_qty,
+            min_notional=symbol.min_notional,
+        )  # fmt: skip
+        rules = (symbol.symbol, side, quantity, tick.price, settings.FEE_RATE, reduce_only)
+        _check_order_rules(account, books, *rules, pending=_pending_orders(user.pk))
     except RuleViolation as error:
         raise _violation(error) from None
     order = Order.objects.create(
@@ -167,19 +176,31 @@ def _fresh_price(symbol: str) -> Tick:
 
 
 def _open_books(user_id: int) -> dict[str, tuple[Decimal, Decimal]]:
-    """symbol → (quantity, cost basis) of the user's open positions."""
+    """symbol → (quantity, average entry price) of the user's open positions."""
     rows = Position.objects.filter(user_id=user_id, status=Position.Status.OPEN).values_list(
-        "symbol_id", "quantity", "cost_basis"
+        "symbol_id", "quantity", "avg_entry_price"
     )
-    return {symbol: (quantity, cost) for symbol, quantity, cost in rows}
+    return {symbol: (quantity, average) for symbol, quantity, average in rows}
 
 
-def _marks(books: dict[str, tuple[Decimal, Decimal]], known: dict[str, Decimal]) -> dict[str, Decimal]:
-    """Prices to value the user's positions: the order's snapshot, else the store, else the entry."""
+def _pending_orders(user_id: int) -> list[PendingOrder]:
+    rows = Order.objects.filter(user_id=user_id, status=Order.Status.PENDING).values_list(
+        "symbol_id", "side", "quantity", "price", "fee_rate"
+    )
+    return [PendingOrder(symbol, Side(side), quantity, price, rate) for symbol, side, quantity, price, rate in rows]
+
+
+def _marks(
+    symbols: set[str], books: dict[str, tuple[Decimal, Decimal]], pending: list[PendingOrder], known: dict[str, Decimal]
+) -> dict[str, Decimal]:
+    """Prices to value the user's positions: the order's snapshot, else the store, else the entry (or
+    a pending order's snapshot)."""
     prices = dict(known)
-    prices.update({s: t.price for s, t in get_bus().get_many([s for s in books if s not in known]).items()})
-    for symbol, (quantity, cost) in books.items():
-        prices.setdefault(symbol, cost / quantity)
+    prices.update({s: t.price for s, t in get_bus().get_many([s for s in symbols if s not in known]).items()})
+    for symbol, (_, average) in books.items():
+        prices.setdefault(symbol, average)
+    for order in pending:
+        prices.setdefault(order.symbol, order.price)
     return prices
 
 
@@ -189,7 +210,7 @@ def _check_reduce_only(open_quantity: Decimal, side: Side, quantity: Decimal) ->
         raise RuleViolation(
             "position_insufficient",
             "A close can only reduce an open position, by at most its quantity.",
-            {"open_quantity": f"{open_quantity.normalize():f}"},
+            {"open_quantity": decimal_str(open_quantity)},
         )
 
 
@@ -212,7 +233,7 @@ def order_execute(*, order_id: int) -> Order:
         side = Side(order.side)
         try:
             rules = (order.symbol_id, side, order.quantity, order.price, order.fee_rate, order.reduce_only)
-            _check_order_rules(account, *rules)
+            _check_order_rules(account, _open_books(order.user_id), *rules, pending=[])
         except RuleViolation as error:
             return _finish(order, Order.Status.REJECTED, error.code)
         book = _book(position)
@@ -224,18 +245,28 @@ def order_execute(*, order_id: int) -> Order:
 
 
 def _check_order_rules(
-    account: Account, symbol: str, side: Side, quantity: Decimal, price: Decimal, fee_rate: Decimal, reduce_only: bool
+    account: Account,
+    books: dict[str, tuple[Decimal, Decimal]],
+    symbol: str,
+    side: Side,
+    quantity: Decimal,
+    price: Decimal,
+    fee_rate: Decimal,
+    reduce_only: bool,
+    *,
+    pending: list[PendingOrder],
 ) -> None:
-    """The rules that depend on what the user holds, at acceptance and again at the fill."""
-    books = _open_books(account.user_id)
+    """The rules that depend on what the user holds, at acceptance (counting the user's pending orders
+    as if filled) and again at the fill (against what is held then)."""
     held = {symbol: quantity for symbol, (quantity, _) in books.items()}
     if reduce_only:
         _check_reduce_only(held.get(symbol, Decimal(0)), side, quantity)
         return
+    cash, projected = project_pending(account.cash, held, pending)
     check_buying_power(
-        cash=account.cash,
-        positions=held,
-        prices=_marks(books, {symbol: price}),
+        cash=cash,
+        positions=projected,
+        prices=_marks(set(projected), books, pending, {symbol: price}),
         symbol=symbol,
         side=side,
         quantity=quantity,
@@ -247,7 +278,9 @@ def _check_order_rules(
 def _book(position: Position | None) -> Book:
     if position is None:
         return Book()
-    return Book(position.quantity, position.cost_basis, position.realized_pnl, position.fees_paid)
+    return Book(
+        position.quantity, position.cost_basis, position.realized_pnl, position.fees_paid, position.avg_entry_price
+    )
 
 
 def _record_fill(order: Order, position: Position | None, outcome: FillOutcome) -> None:
@@ -287,6 +320,7 @@ def _record_fill(order: Order, position: Position | None, outcome: FillOutcome) 
 def _apply_book(position: Position, book: Book) -> None:
     position.quantity, position.cost_basis = book.quantity, book.cost_basis
     position.realized_pnl, position.fees_paid = book.realized_pnl, book.fees_paid
+    position.avg_entry_price = book.avg_entry_price
 
 
 def _finish(order: Order, status: str, reason: str) -> Order:
@@ -341,45 +375,62 @@ def position_close(*, user: User, symbol: str, quantity: str | None = None, perc
     """A reduce-only market order for part or all of the open position; never flips it."""
     position = Position.objects.filter(user=user, symbol_id=symbol, status=Position.Status.OPEN).first()
     if position is None:
-        raise ApplicationError("position_not_found", f"No open {symbol} position.", http_status=http.HTTP_404_NOT_FOUND)
+        raise ApplicationError("position_not_found", f"No open {symbol} position.")
     open_quantity = abs(position.quantity)
     amount = _close_quantity(open_quantity, quantity, percentage, position.symbol.step_size)
     side = Side.SELL if position.quantity > 0 else Side.BUY
-    request = OrderRequest(symbol, side.value, f"{amount.normalize():f}", f"close-{uuid.uuid4().hex}", True)
+    request = OrderRequest(symbol, side.value, decimal_str(amount), f"close-{uuid.uuid4().hex}", True)
     order, _ = order_place(user=user, request=request)
     return order
 
 
-def positions_close_all(*, user: User) -> list[Order]:
-    symbols = Position.objects.filter(user=user, status=Position.Status.OPEN).values_list("symbol_id", flat=True)
-    return [position_close(user=user, symbol=symbol) for symbol in list(symbols)]
+@dataclass(frozen=True, slots=True)
+class CloseOutcome:
+    """One symbol of a close-all: the accepted order, or why it was refused."""
+
+    symbol: str
+    order: Order | None = None
+    error: ApplicationError | None = None
+
+
+def positions_close_all(*, user: User) -> list[CloseOutcome]:
+    """Closes every open position, each as its own order: one refusal (a stale price, say) does not
+    stop the others, and the outcome says which were accepted and why the rest were not."""
+    symbols = Position.objects.filter(user=user, status=Position.Status.OPEN).order_by("symbol_id")
+    outcomes = []
+    for symbol in list(symbols.values_list("symbol_id", flat=True)):
+        try:
+            outcomes.append(CloseOutcome(symbol, order=position_close(user=user, symbol=symbol)))
+        except ApplicationError as error:
+            outcomes.append(CloseOutcome(symbol, error=error))
+    return outcomes
 
 
 def _close_quantity(open_quantity: Decimal, quantity: str | None, percentage: str | None, step: Decimal) -> Decimal:
     if quantity is not None and percentage is not None:
-        raise ApplicationError("invalid_input", "Give quantity or percentage, not both.", http_status=400)
+        raise ApplicationError("invalid_input", "Give quantity or percentage, not both.")
     if percentage is not None:
         try:
             share = parse_quantity(percentage)
-        except RuleViolation as error:
-            raise _violation(error, http.HTTP_400_BAD_REQUEST) from None
-        if share > 100:
-            raise ApplicationError("percentage_invalid", "A percentage is at most 100.", http_status=400)
+        except RuleViolation:
+            share = Decimal(-1)
+        if not 0 < share <= 100:
+            raise ApplicationError("percentage_invalid", 'Give a percentage above 0, at most 100, like "25".')
         amount = open_quantity if share == 100 else (open_quantity * share / 100 // step) * step
     elif quantity is not None:
         try:
             amount = parse_quantity(quantity)
         except RuleViolation as error:
-            raise _violation(error, http.HTTP_400_BAD_REQUEST) from None
+            raise _violation(error) from None
     else:
         amount = open_quantity
     if amount <= 0:
-        raise ApplicationError("quantity_below_minimum", "That percentage rounds to nothing.", http_status=422)
+        raise ApplicationError("quantity_below_minimum", "That percentage rounds to nothing.")
     if amount > open_quantity:
         raise ApplicationError(
             "position_insufficient",
             "A close can only reduce an open position, by at most its quantity.",
-            {"open_quantity": f"{open_quantity.normalize():f}"},
+            {"open_quantity": decimal_str(open_quantity)},
         )
     return amount
 

@@ -11,6 +11,7 @@ from rest_framework.views import APIView
 from pricefeed import selectors
 from pricefeed.models import Symbol
 from tradingsite.lib.errors import ApplicationError
+from tradingsite.lib.numbers import decimal_str
 
 MAX_PRICE_SYMBOLS = 100
 
@@ -21,10 +22,10 @@ def _symbol_payload(symbol: Symbol) -> dict[str, object]:
         "base_asset": symbol.base_asset,
         "quote_asset": symbol.quote_asset,
         "status": symbol.status,
-        "tick_size": format(symbol.tick_size.normalize(), "f"),
-        "step_size": format(symbol.step_size.normalize(), "f"),
-        "min_qty": format(symbol.min_qty.normalize(), "f"),
-        "min_notional": format(symbol.min_notional.normalize(), "f"),
+        "tick_size": decimal_str(symbol.tick_size),
+        "step_size": decimal_str(symbol.step_size),
+        "min_qty": decimal_str(symbol.min_qty),
+        "min_notional": decimal_str(symbol.min_notional),
     }
 
 
@@ -37,9 +38,7 @@ class SymbolListApi(APIView):
     def get(self, request: Request) -> Response:
         status = request.query_params.get("status")
         if status is not None and status not in Symbol.Status.values:
-            raise ApplicationError(
-                "status_invalid", "status must be TRADING, HALT or BREAK.", {"status": status}, http_status=400
-            )
+            raise ApplicationError("status_invalid", "status must be TRADING, HALT or BREAK.", {"status": status})
         return Response({"symbols": [_symbol_payload(s) for s in selectors.symbol_list(status=status)]})
 
 
@@ -54,15 +53,10 @@ class PriceListApi(APIView):
         names = [n.strip().upper() for n in raw.split(",") if n.strip()]
         if not names or len(names) > MAX_PRICE_SYMBOLS:
             raise ApplicationError(
-                "symbols_invalid",
-                f"Give 1 to {MAX_PRICE_SYMBOLS} comma-separated symbols.",
-                {"symbols": raw[:200]},
-                http_status=400,
+                "symbols_invalid", f"Give 1 to {MAX_PRICE_SYMBOLS} comma-separated symbols.", {"symbols": raw[:200]}
             )
         if any(not n.isascii() or not n.isalnum() or len(n) > 20 for n in names):
-            raise ApplicationError(
-                "symbols_invalid", "Symbols are letters and digits.", {"symbols": raw[:200]}, http_status=400
-            )
+            raise ApplicationError("symbols_invalid", "Symbols are letters and digits.", {"symbols": raw[:200]})
         return Response({"prices": list(selectors.price_report(names).values())})
 
 

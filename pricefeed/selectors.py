@@ -18,6 +18,7 @@ from django.dispatch import receiver
 from pricefeed.bus import get_bus
 from pricefeed.domain import now_ms
 from pricefeed.models import Symbol
+from tradingsite.lib.numbers import price_str
 
 _cache: dict[str, tuple[float, Symbol | None]] = {}
 
@@ -59,7 +60,7 @@ def price_report(names: Iterable[str]) -> dict[str, dict[str, Any]]:
         age = now - tick.received_ts
         report[name] = {
             "symbol": name,
-            "price": format(tick.price, "f"),
+            "price": price_str(tick.price),
             "price_ts": tick.event_ts,
             "age_ms": age,
             "stale": age > max_age_ms,

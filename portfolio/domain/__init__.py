@@ -8,26 +8,20 @@
 
 from portfolio.domain.marks import (
     PERCENT_QUANTUM,
-    PRICE_QUANTUM,
     Holding,
     Marked,
     Totals,
-    decimal_str,
     mark,
     percent,
-    price_str,
     totals,
 )
 
 __all__ = [
     "PERCENT_QUANTUM",
-    "PRICE_QUANTUM",
     "Holding",
     "Marked",
     "Totals",
-    "decimal_str",
     "mark",
     "percent",
-    "price_str",
     "totals",
 ]

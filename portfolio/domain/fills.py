@@ -1,12 +1,17 @@
 """Applying a fill to a position: the trading view, average cost (ACCOUNTING.md "Positions", "Cash").
 
-Rounding happens in exactly two places, both to MONEY_QUANTUM and both so that totals stay exact:
-- a fee: `quantity × price × fee_rate`; when one order is split in two trades the second part takes
-  what the first did not, so the parts always add up to the fee;
-- the cost released by a partial reduce (`cost_basis × closed / open`, possibly a repeating
-  decimal); the position keeps the exact rest, and the fill that closes it releases all of it. Over a
-  position's life its gross realized PnL is therefore exactly Σ proceeds − Σ costs, and flat is
-  exactly zero.
+A position keeps two things about its entry:
+- `avg_entry_price`, the quantity-weighted average of its opening fills, kept to AVG_QUANTUM
+  (30 decimal places: far below any price's last digit). Only a fill that adds to the position
+  moves it; a reduce never does.
+- `cost_basis`, the signed cost still held: exact (Σ quantity × price) while the position only
+  grows. A partial reduce leaves `quantity × avg_entry_price` rounded to MONEY_QUANTUM and releases
+  the rest; the fill that closes the position releases all that is left. Over a position's life its
+  gross realized PnL is therefore exactly Σ proceeds − Σ costs, flat is exactly zero, and the stored
+  cost never strays more than half a MONEY_QUANTUM from `quantity × avg_entry_price`.
+
+Fees are rounded to MONEY_QUANTUM; when one order is split in two trades the second part takes what
+the first did not, so the parts always add up to the fee.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from decimal import ROUND_HALF_EVEN, Context, Decimal, DivisionByZero, InvalidOp
 from enum import StrEnum
 
 MONEY_QUANTUM = Decimal("1e-8")
+AVG_QUANTUM = Decimal("1e-30")
 ZERO = Decimal(0)
 # Wide enough that products of quantities, prices and rates never round before we decide to.
 EXACT = Context(prec=60, rounding=ROUND_HALF_EVEN, traps=[InvalidOperation, DivisionByZero, Overflow])
@@ -38,15 +44,11 @@ class Book:
     cost_basis: Decimal = ZERO
     realized_pnl: Decimal = ZERO
     fees_paid: Decimal = ZERO
+    avg_entry_price: Decimal = ZERO  # > 0 while open; on a closed book, the average it closed at
 
     @property
     def is_flat(self) -> bool:
         return self.quantity == 0
-
-    @property
-    def avg_entry_price(self) -> Decimal:
-        with localcontext(EXACT):
-            return self.cost_basis / self.quantity
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,11 +112,14 @@ def _cash_delta(side: Side, quantity: Decimal, price: Decimal, fee: Decimal) -> 
 def _add(book: Book, side: Side, quantity: Decimal, price: Decimal, fee: Decimal) -> tuple[TradePart, Book]:
     with localcontext(EXACT):
         signed = side.sign() * quantity
+        held = abs(book.quantity)
+        average = (held * book.avg_entry_price + quantity * price) / (held + quantity)
         after = Book(
             quantity=book.quantity + signed,
             cost_basis=book.cost_basis + signed * price,
             realized_pnl=book.realized_pnl - fee,  # an opening fee is charged when paid
             fees_paid=book.fees_paid + fee,
+            avg_entry_price=price if held == 0 else average.quantize(AVG_QUANTUM, ROUND_HALF_EVEN),
         )
     part = TradePart(side, quantity, price, fee, False, None, None, _cash_delta(side, quantity, price, fee))
     return part, after
@@ -122,19 +127,18 @@ def _add(book: Book, side: Side, quantity: Decimal, price: Decimal, fee: Decimal
 
 def _reduce(book: Book, side: Side, quantity: Decimal, price: Decimal, fee: Decimal) -> tuple[TradePart, Book]:
     with localcontext(EXACT):
-        open_quantity = abs(book.quantity)
-        if quantity == open_quantity:
-            released = book.cost_basis
-        else:
-            released = (book.cost_basis * quantity / open_quantity).quantize(MONEY_QUANTUM, ROUND_HALF_EVEN)
         closed_signed = quantity if book.quantity > 0 else -quantity
+        remaining = book.quantity - closed_signed
+        kept = (remaining * book.avg_entry_price).quantize(MONEY_QUANTUM, ROUND_HALF_EVEN) if remaining else ZERO
+        released = book.cost_basis - kept
         # LONG: closed × fill − released cost; SHORT: the same with both signs negative.
         gross = closed_signed * price - released
         after = Book(
-            quantity=book.quantity - closed_signed,
-            cost_basis=book.cost_basis - released,
+            quantity=remaining,
+            cost_basis=kept,
             realized_pnl=book.realized_pnl + gross - fee,
             fees_paid=book.fees_paid + fee,
+            avg_entry_price=book.avg_entry_price,  # a reduce never moves the average
         )
     part = TradePart(side, quantity, price, fee, True, gross, gross - fee, _cash_delta(side, quantity, price, fee))
     return part, after

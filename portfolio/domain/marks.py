@@ -3,8 +3,8 @@
 Unrealized PnL follows Alpaca's definitions on signed quantities:
 `cost_basis = quantity × avg_entry`, `market_value = quantity × mark`,
 `unrealized_pnl = market_value − cost_basis`, `unrealized_pnl_percent = unrealized_pnl / |cost_basis| × 100`.
-Products of decimals are exact; quotients (average price, percentages) are rounded half-even to the
-places below, which is the only rounding anywhere.
+Products of decimals are exact; percentages are rounded half-even to PERCENT_QUANTUM, the only
+rounding here. The average entry price is the position's own (portfolio.domain.fills).
 """
 
 from __future__ import annotations
@@ -13,9 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_HALF_EVEN, Decimal
-from functools import lru_cache
 
-PRICE_QUANTUM = Decimal("1e-10")
 PERCENT_QUANTUM = Decimal("1e-4")
 ZERO = Decimal(0)
 HUNDRED = Decimal(100)
@@ -29,14 +27,11 @@ class Holding:
     cost_basis: Decimal
     realized_pnl: Decimal
     opened_at: datetime
+    avg_entry_price: Decimal  # stored, never derived from the cost: a reduce does not move it
 
     @property
     def side(self) -> str:
         return "long" if self.quantity > 0 else "short"
-
-    @property
-    def avg_entry_price(self) -> Decimal:
-        return (self.cost_basis / self.quantity).quantize(PRICE_QUANTUM, ROUND_HALF_EVEN)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,22 +70,3 @@ def percent(part: Decimal, whole: Decimal) -> Decimal:
     if whole == 0:
         return ZERO
     return (part / whole * HUNDRED).quantize(PERCENT_QUANTUM, ROUND_HALF_EVEN)
-
-
-def decimal_str(value: Decimal) -> str:
-    """The JSON form of every number: plain notation, no exponent, no trailing zeros, every digit
-    kept. (On the live socket's hot path: str() and trimming is twice as fast as format().)"""
-    if value == 0:
-        return "0"
-    text = str(value)
-    if "E" in text:
-        text = format(value, "f")  # never normalize(): it rounds to the context's 28 digits
-    if "." in text:
-        text = text.rstrip("0").rstrip(".")
-    return text
-
-
-@lru_cache(maxsize=16_384)
-def price_str(price: Decimal) -> str:
-    """decimal_str for prices: one price is shown to every socket holding the symbol."""
-    return decimal_str(price)

@@ -117,5 +117,6 @@ def open_position(user, symbol: str, quantity: str, price: str) -> None:
         symbol=Symbol.objects.get(pk=symbol),
         quantity=Decimal(quantity),
         cost_basis=Decimal(quantity) * Decimal(price),
+        avg_entry_price=Decimal(price),
         opened_at=timezone.now(),
     )

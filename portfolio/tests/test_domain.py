@@ -6,12 +6,13 @@ from hypothesis import strategies as st
 
 from portfolio import domain
 from portfolio.domain import Holding
+from tradingsite.lib.numbers import average_str, decimal_str
 
 OPENED = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def holding(quantity: str, cost_basis: str, symbol: str = "BTCUSDT") -> Holding:
-    return Holding(1, symbol, D(quantity), D(cost_basis), D(0), OPENED)
+    return Holding(1, symbol, D(quantity), D(cost_basis), D(0), OPENED, D(cost_basis) / D(quantity))
 
 
 def test_long_position_marks_follow_alpacas_definitions():
@@ -27,10 +28,6 @@ def test_short_position_gains_when_the_price_falls():
     assert (marked.market_value, marked.unrealized_pnl, marked.unrealized_pnl_percent) == (D("-180"), D("20"), D("10"))
     assert short.side == "short"
     assert short.avg_entry_price == D("100")
-
-
-def test_average_entry_is_derived_from_the_stored_total():
-    assert holding("0.7", "42750").avg_entry_price == D("61071.4285714286")
 
 
 def test_totals_sum_signed_values_and_absolute_investment():
@@ -56,14 +53,23 @@ def test_nothing_invested_means_zero_percent():
 )
 def test_pnl_is_exact_market_value_minus_cost(quantity, entry, mark, short):
     signed = -quantity if short else quantity
-    h = Holding(1, "X", signed, signed * entry, D(0), OPENED)
+    h = Holding(1, "X", signed, signed * entry, D(0), OPENED, entry)
     marked = domain.mark(h, mark)
     assert marked.market_value == signed * mark
     assert marked.unrealized_pnl == signed * (mark - entry)  # exact: no rounding in products
 
 
 def test_decimal_strings_have_no_exponent_and_no_trailing_zeros():
-    assert domain.decimal_str(D("1E+2")) == "100"
-    assert domain.decimal_str(D("0.00000100")) == "0.000001"
-    assert domain.decimal_str(D("-0.0")) == "0"
-    assert domain.decimal_str(D("44800.0")) == "44800"
+    assert decimal_str(D("1E+2")) == "100"
+    assert decimal_str(D("0.00000100")) == "0.000001"
+    assert decimal_str(D("-0.0")) == "0"
+    assert decimal_str(D("44800.0")) == "44800"
+    assert decimal_str(D("67234.50000000")) == "67234.5"  # as Binance sends it
+
+
+def test_an_average_reads_with_fifteen_significant_digits_whatever_its_size():
+    assert average_str(D("42750") / D("0.7")) == "61071.4285714286"
+    tiny = D("0.0000000021717171717171717171717")
+    assert average_str(tiny) == "0.00000000217171717171717"
+    assert abs(D(average_str(tiny)) - tiny) / tiny < D("1e-14")
+    assert average_str(D("60750")) == "60750"

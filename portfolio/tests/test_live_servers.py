@@ -48,6 +48,7 @@ for name in ("slow", "fast"):
     Account.objects.create(user=user, cash=Decimal("1000000"), quote_asset="USDT")
     for n in names:
         Position.objects.create(user=user, symbol_id=n, quantity=Decimal("1.5"), cost_basis=Decimal("150"),
+                                avg_entry_price=Decimal("100"),
                                 opened_at=timezone.now())
     store = SessionStore(None, client=ClientInfo("127.0.0.1", "test"))
     store[SESSION_KEY] = str(user.pk)

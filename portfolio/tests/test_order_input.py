@@ -29,7 +29,12 @@ def market(symbols, prices):
 def owner_eth(owner):
     """The owner holds 1 ETH long at 3,000."""
     return Position.objects.create(
-        user=owner, symbol_id="ETHUSDT", quantity=Decimal(1), cost_basis=Decimal(3000), opened_at="2026-01-01T00:00:00Z"
+        user=owner,
+        symbol_id="ETHUSDT",
+        quantity=Decimal(1),
+        cost_basis=Decimal(3000),
+        avg_entry_price=Decimal(3000),
+        opened_at="2026-01-01T00:00:00Z",
     )
 
 

@@ -124,3 +124,45 @@ def assert_books_match_trades() -> None:
             Decimal(0),
         )
         assert account.cash == Decimal("100000") + flows
+
+
+def test_pending_orders_count_against_buying_power_at_acceptance(symbols, prices, owner):
+    """30 concurrent buys that together need three times the cash: only what the cash can carry is
+    accepted, counting the orders accepted before it under the same row lock (as Alpaca does)."""
+    prices.set("BTCUSDT", "60000")
+    statuses: list[int] = []
+    codes: list[str] = []
+    start = threading.Barrier(30, timeout=30)
+    clients = [trader(owner) for _ in range(30)]
+
+    def send(client) -> None:
+        start.wait()
+        response = place(client, "BTCUSDT", "buy", "0.16")  # 9,600 + 9.6 fee of the 100,000 cash
+        statuses.append(response.status_code)
+        if response.status_code != 202:
+            codes.append(response.json()["error"]["code"])
+        connections.close_all()
+
+    threads = [threading.Thread(target=send, args=(c,)) for c in clients]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert Counter(statuses) == Counter({202: 10, 422: 20})  # 10 × 9,609.6 ≤ 100,000 < 11 × 9,609.6
+    assert set(codes) == {"insufficient_buying_power"}
+    assert Order.objects.filter(status="pending").count() == 10
+
+
+def test_a_pending_sell_frees_buying_power_only_once(symbols, prices, owner):
+    """A pending order that reduces a position counts as filled; a second one beyond the position adds
+    exposure on the other side and needs the buying power for it."""
+    prices.set("BTCUSDT", "60000")
+    Account.objects.create(user=owner, cash=Decimal("1000"), quote_asset="USDT")
+    client = trader(owner)
+    from portfolio.tests.conftest import open_position
+
+    open_position(owner, "BTCUSDT", "1", "60000")  # worth 60,000 on 1,000 of cash: equity 61,000
+    assert place(client, "BTCUSDT", "sell", "1").status_code == 202  # a reduce: always
+    second = place(client, "BTCUSDT", "sell", "1.1")  # after the first, a 66,000 short on 61,000 equity
+    assert second.json()["error"]["code"] == "insufficient_buying_power"
+    assert place(client, "BTCUSDT", "sell", "0.9").status_code == 202  # a 54,000 short fits
