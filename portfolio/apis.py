@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from django.db.models import QuerySet
-from django.utils.dateparse import parse_datetime
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer
 from rest_framework import exceptions, serializers, status
@@ -19,15 +19,14 @@ from portfolio import selectors, services
 from portfolio.payloads import TRADE_FIELDS, order_payload, trade_payload
 from tradingsite.lib.csv_renderer import CsvRenderer
 from tradingsite.lib.errors import ApplicationError
+from tradingsite.lib.pagination import TimeCursorPagination
 from tradingsite.lib.serializers import StrictCharField
+from tradingsite.lib.times import parse_client_time
 
 CLIENT_ORDER_ID = r"[A-Za-z0-9._:-]{1,64}"
 
 
-class NewestFirst(CursorPagination):
-    page_size = 100
-    page_size_query_param = "limit"
-    max_page_size = 1000
+class NewestFirst(TimeCursorPagination):
     ordering = ("-created_at", "-id")
 
 
@@ -237,14 +236,9 @@ class TradeListApi(APIView):
         return {**super().get_renderer_context(), "csv_header": TRADE_FIELDS}
 
 
-def _when(request: Request, name: str) -> Any:
+def _when(request: Request, name: str) -> datetime | None:
     raw = request.query_params.get(name)
-    if not raw:
-        return None
-    value = parse_datetime(raw)
-    if value is None or value.tzinfo is None:
-        raise exceptions.ValidationError({name: ["Use an ISO 8601 time with a zone, like 2026-01-31T00:00:00Z."]})
-    return value
+    return parse_client_time(raw, field=name) if raw else None
 
 
 def _paginated(

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import re
 import uuid
@@ -34,6 +33,7 @@ from portfolio.selectors import holding_list
 from pricefeed.domain import Tick, now_ms
 from pricefeed.hub import hub
 from tradingsite.lib.numbers import price_str
+from tradingsite.lib.parsers import loads_client_json
 
 logger = logging.getLogger(__name__)
 
@@ -123,7 +123,7 @@ class PortfolioConsumer(AsyncWebsocketConsumer):
             )
             return
         try:
-            message = json.loads(text_data)
+            message = loads_client_json(text_data)
         except ValueError:
             await self.send_error("message_invalid", "the message is not valid JSON")
             return

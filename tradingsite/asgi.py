@@ -13,11 +13,12 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from accounts.ws import OriginValidator, SessionAuthMiddleware  # noqa: E402
 from portfolio.routing import websocket_urlpatterns  # noqa: E402
 from pricefeed.hub import PriceHubMiddleware  # noqa: E402
+from tradingsite.middleware import BodyLimitMiddleware  # noqa: E402
 
 application = PriceHubMiddleware(
     ProtocolTypeRouter(
         {
-            "http": django_asgi_app,
+            "http": BodyLimitMiddleware(django_asgi_app),  # type: ignore[arg-type]
             "websocket": OriginValidator(SessionAuthMiddleware(URLRouter(websocket_urlpatterns))),
         }
     )

@@ -229,3 +229,42 @@ async def test_heartbeats_keep_coming(price_hub, holder, settings):
     assert 900 <= second["ts"] - first["ts"] <= 1500
     frames.assert_seq_has_no_gaps()
     await ws.disconnect()
+
+
+async def test_a_price_reads_the_same_in_every_endpoint_and_frame(price_hub, holder):
+    """One formatter: Binance's "67234.50000000" is "67234.5" wherever it leaves the server."""
+    await publish(("BTCUSDT", "67234.50000000"))
+    ws = socket(holder["cookie"])
+    assert (await ws.connect())[0]
+    frames = Frames(ws)
+    snapshot = await frames.next("snapshot")
+    seen = {"snapshot": next(p for p in snapshot["positions"] if p["symbol"] == "BTCUSDT")["current_price"]}
+    await ws.send_to(text_data=json.dumps({"type": "watch", "symbols": ["BTCUSDT"]}))
+    seen["prices frame"] = (await frames.next("prices"))["prices"][0]["price"]
+    await publish(("BTCUSDT", "67234.60000000"), ("ETHUSDT", "3000.10"))
+    await publish(("BTCUSDT", "67234.50000000"))
+    while True:
+        pnl = await frames.next("pnl")
+        btc = [p for p in pnl["positions"] if p["symbol"] == "BTCUSDT"]
+        if btc and btc[0]["current_price"] != "67234.6":
+            seen["pnl frame"] = btc[0]["current_price"]
+            break
+    client = holder["client"]
+    seen["GET /prices"] = (await rest(client, "/api/v1/prices?symbols=BTCUSDT"))["prices"][0]["price"]
+    seen["GET /positions"] = next(p for p in await rest(client, "/api/v1/positions") if p["symbol"] == "BTCUSDT")[
+        "current_price"
+    ]
+    seen["GET /positions/BTCUSDT"] = (await rest(client, "/api/v1/positions/BTCUSDT"))["current_price"]
+    order, _ = await sync_to_async(order_place)(
+        user=holder["user"], request=OrderRequest(symbol="BTCUSDT", side="buy", quantity="0.001")
+    )
+    seen["GET /orders/{id}"] = (await rest(client, f"/api/v1/orders/{order.pk}"))["price"]
+    from portfolio.services import order_execute
+
+    await sync_to_async(order_execute)(order_id=order.pk)
+    seen["GET /trades"] = (await rest(client, "/api/v1/trades"))["results"][0]["price"]
+    csv = await sync_to_async(client.get)("/api/v1/trades", HTTP_ACCEPT="text/csv")
+    header, row = csv.content.decode().splitlines()[:2]
+    seen["trades CSV"] = dict(zip(header.split(","), row.split(","), strict=True))["price"]
+    assert seen == dict.fromkeys(seen, "67234.5")
+    await ws.disconnect()

@@ -131,3 +131,18 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
         detail = getattr(exc, "detail", str(exc))
         response.data = error_body(code, str(detail))
     return response
+
+
+def codes_markdown() -> str:
+    """The README's list of codes (`python -m tradingsite.lib.errors` prints it; a test compares)."""
+    lines = ["| code | HTTP | when |", "|---|---|---|"]
+    lines += [f"| `{code}` | {c.status} | {c.meaning} |" for code, c in HTTP_CODES.items()]
+    lines += ["", "| order `reject_reason` | when |", "|---|---|"]
+    lines += [f"| `{code}` | {meaning} |" for code, meaning in REJECT_REASONS.items()]
+    lines += ["", "| socket `error` frame code | when |", "|---|---|"]
+    lines += [f"| `{code}` | {meaning} |" for code, meaning in SOCKET_CODES.items()]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(codes_markdown())
