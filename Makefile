@@ -6,10 +6,14 @@ PORT ?= 8000
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip install --quiet --disable-pip-version-check
 
-.PHONY: run test test-unit test-integration lint format check-python
+.PHONY: run admin test test-unit test-integration lint format check-python
 
 run: $(VENV)/.run-deps ## set up and start the embedded demo site
 	$(PY) manage.py demo --host $(HOST) --port $(PORT)
+
+admin: $(VENV)/.run-deps ## create an admin (staff) account for the embedded demo; asks for name and password
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py createsuperuser
 
 test: $(VENV)/.dev-deps ## the full suite: unit + integration, real PostgreSQL and Redis
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -46,6 +46,35 @@ async def price_hub() -> AsyncIterator[object]:
 
 
 @pytest.fixture
+def chromium():
+    """Headless Chromium for one test. (Playwright's sync API runs an event loop on this thread while
+    it is open: a longer-lived one would break later tests that start their own loop.)"""
+    from playwright.sync_api import sync_playwright
+
+    from tradingsite.testing.browser import CHROMIUM_FLAGS, chromium_path
+
+    # Playwright's sync API keeps an event loop on this thread; the ORM calls that tests and fixtures
+    # make beside it are still synchronous ones.
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    try:
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_FLAGS)
+            yield browser
+            browser.close()
+    finally:
+        del os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"]
+
+
+@pytest.fixture
+def browser_page(chromium, live_server):
+    """A fresh browser context (no cookies) and page, and the live server's URL."""
+    context = chromium.new_context()
+    page = context.new_page()
+    yield page, live_server.url
+    context.close()
+
+
+@pytest.fixture
 def production_env(tmp_path, services_started):
     """A database of its own beside pytest-django's, and the environment a deployment would have."""
     database_url = fresh_database(os.environ["DATABASE_URL"], "prodcheck")

@@ -8,7 +8,7 @@ from typing import Any
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
@@ -17,18 +17,19 @@ from django.utils.html import format_html
 from accounts import selectors, services
 from accounts.models import User
 from tradingsite.lib.errors import ApplicationError
+from tradingsite.lib.requests import AuthenticatedHttpRequest
 
 
 @admin.register(User)
-class UserAdmin(DjangoUserAdmin):
+class UserAdmin(DjangoUserAdmin[User]):
     actions = ["force_logout"]
     list_display = ["username", "email", "is_active", "is_staff", "last_login", "date_joined"]
     readonly_fields = ["sessions_link"]
     fieldsets = (*(DjangoUserAdmin.fieldsets or ()), ("Sessions", {"fields": ["sessions_link"]}))
 
     @admin.action(description="Force logout (end every session, close live sockets)", permissions=["change"])
-    def force_logout(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
-        ended = services.users_force_logout(users=list(queryset), actor=request.user)  # type: ignore[arg-type]
+    def force_logout(self, request: AuthenticatedHttpRequest, queryset: QuerySet[User]) -> None:
+        ended = services.users_force_logout(users=list(queryset), actor=request.user)
         self.message_user(request, f"Ended {ended} session(s) of {queryset.count()} user(s).", messages.SUCCESS)
 
     @admin.display(description="Sessions")
@@ -42,7 +43,7 @@ class UserAdmin(DjangoUserAdmin):
         view = self.admin_site.admin_view(self.sessions_view)
         return [path("<int:user_id>/sessions/", view, name="accounts_user_sessions"), *super().get_urls()]
 
-    def sessions_view(self, request: HttpRequest, user_id: int) -> HttpResponse:
+    def sessions_view(self, request: AuthenticatedHttpRequest, user_id: int) -> HttpResponse:
         if not self.has_change_permission(request):
             return HttpResponse(status=403)
         user = get_object_or_404(User, pk=user_id)
@@ -58,11 +59,11 @@ class UserAdmin(DjangoUserAdmin):
         }
         return TemplateResponse(request, "admin/accounts/user_sessions.html", context)
 
-    def _revoke(self, request: HttpRequest, user: User, session_id: str) -> None:
+    def _revoke(self, request: AuthenticatedHttpRequest, user: User, session_id: str) -> None:
         try:
             services.session_revoke(user=user, session_public_id=session_id)
         except ApplicationError:
             self.message_user(request, "That session had already ended.", messages.WARNING)
             return
-        services.admin_log(actor=request.user, user=user, message=f"Revoked session {session_id}.")  # type: ignore[arg-type]
+        services.admin_log(actor=request.user, user=user, message=f"Revoked session {session_id}.")
         self.message_user(request, "Session revoked.", messages.SUCCESS)

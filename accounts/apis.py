@@ -18,6 +18,8 @@ from rest_framework.views import APIView
 from accounts import selectors, services
 from accounts.models import User, username_validator
 from accounts.sessions.repository import get_repository
+from tradingsite.lib.requests import AuthenticatedRequest
+from tradingsite.lib.schema import errors
 from tradingsite.lib.serializers import StrictCharField
 
 
@@ -49,13 +51,15 @@ def bearer_key(request: Request) -> str | None:
     return request.auth if isinstance(request.auth, str) else None
 
 
-class UserOutput(serializers.ModelSerializer):
+class UserOutput(serializers.ModelSerializer[User]):
+    email = serializers.CharField(help_text="Empty when none was given.")
+
     class Meta:
         model = User
         fields = ["id", "username", "email", "date_joined"]
 
 
-class SessionOutput(serializers.Serializer):
+class SessionOutput(serializers.Serializer[Any]):
     id = serializers.CharField()
     created_at = serializers.DateTimeField()
     last_seen_at = serializers.DateTimeField()
@@ -65,7 +69,7 @@ class SessionOutput(serializers.Serializer):
     current = serializers.BooleanField()
 
 
-class LoginOutput(serializers.Serializer):
+class LoginOutput(serializers.Serializer[Any]):
     user = UserOutput()
     token = serializers.CharField(help_text="The session key, for `Authorization: Bearer <token>`.")
     token_type = serializers.CharField()
@@ -79,6 +83,7 @@ class AuthCsrfApi(APIView):
 
     @extend_schema(
         summary="Get a CSRF token (cookie + body) for browser writes",
+        operation_id="auth_csrf",
         responses={200: inline_serializer("CsrfToken", {"csrf_token": serializers.CharField()})},
     )
     def get(self, request: Request) -> Response:
@@ -90,11 +95,11 @@ class AuthLoginApi(APIView):
     permission_classes = [AllowAny]
 
     @extend_schema_serializer(component_name="AuthLoginInput")
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(serializers.Serializer[Any]):
         username = StrictCharField(max_length=150)
         password = StrictCharField(max_length=128)
 
-    @extend_schema(request=InputSerializer, responses={200: LoginOutput}, summary="Log in")
+    @extend_schema(request=InputSerializer, responses={200: LoginOutput}, summary="Log in", operation_id="auth_login")
     def post(self, request: Request) -> Response:
         enforce_browser_csrf(request)
         data = _valid(self.InputSerializer, request)
@@ -105,8 +110,8 @@ class AuthLoginApi(APIView):
 class AuthLogoutApi(APIView):
     permission_classes = [IsAuthenticated]
 
-    @extend_schema(request=None, responses={204: None}, summary="End the current session")
-    def post(self, request: Request) -> Response:
+    @extend_schema(request=None, responses={204: None}, summary="End the current session", operation_id="auth_logout")
+    def post(self, request: AuthenticatedRequest) -> Response:
         services.user_logout(request=request._request, bearer_key=bearer_key(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -116,12 +121,17 @@ class AuthRegisterApi(APIView):
     permission_classes = [AllowAny]
 
     @extend_schema_serializer(component_name="AuthRegisterInput")
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(serializers.Serializer[Any]):
         username = StrictCharField(min_length=3, max_length=30, validators=[username_validator])
         password = StrictCharField(max_length=128)
         email = serializers.EmailField(required=False, allow_blank=True, max_length=254)
 
-    @extend_schema(request=InputSerializer, responses={201: LoginOutput}, summary="Create an account and log in")
+    @extend_schema(
+        request=InputSerializer,
+        responses={201: LoginOutput},
+        summary="Create an account and log in",
+        operation_id="auth_register",
+    )
     def post(self, request: Request) -> Response:
         enforce_browser_csrf(request)
         data = _valid(self.InputSerializer, request)
@@ -134,21 +144,26 @@ class AuthPasswordApi(APIView):
     permission_classes = [IsAuthenticated]
 
     @extend_schema_serializer(component_name="AuthPasswordInput")
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(serializers.Serializer[Any]):
         current_password = StrictCharField(max_length=128)
         new_password = StrictCharField(max_length=128)
 
-    @extend_schema(request=InputSerializer, responses={200: LoginOutput}, summary="Change password")
-    def post(self, request: Request) -> Response:
+    @extend_schema(
+        request=InputSerializer,
+        responses={200: LoginOutput},
+        summary="Change password",
+        operation_id="auth_password_change",
+    )
+    def post(self, request: AuthenticatedRequest) -> Response:
         data = _valid(self.InputSerializer, request)
         key = services.user_password_change(
             request=request._request,
-            user=request.user,  # type: ignore[arg-type]
+            user=request.user,
             current_password=data["current_password"],
             new_password=data["new_password"],
             bearer_key=bearer_key(request),
         )
-        payload = session_payload(request, request.user)  # type: ignore[arg-type]
+        payload = session_payload(request, request.user)
         payload["token"] = key
         return Response(payload)
 
@@ -156,31 +171,35 @@ class AuthPasswordApi(APIView):
 class AuthSessionListApi(APIView):
     permission_classes = [IsAuthenticated]
 
-    @extend_schema(responses={200: SessionOutput(many=True)}, summary="My sessions (devices)")
-    def get(self, request: Request) -> Response:
+    @extend_schema(
+        responses={200: SessionOutput(many=True)}, summary="My sessions (devices)", operation_id="auth_sessions_list"
+    )
+    def get(self, request: AuthenticatedRequest) -> Response:
         current = bearer_key(request) or request.session.session_key
-        sessions = selectors.session_list(user_id=request.user.pk, current_key=current)  # type: ignore[arg-type]
+        sessions = selectors.session_list(user_id=request.user.pk, current_key=current)
         return Response(SessionOutput(sessions, many=True).data)
 
 
 class AuthSessionRevokeApi(APIView):
     permission_classes = [IsAuthenticated]
 
-    @extend_schema(responses={204: None}, summary="End one of my sessions")
-    def delete(self, request: Request, session_id: str) -> Response:
-        services.session_revoke(user=request.user, session_public_id=session_id)  # type: ignore[arg-type]
+    @extend_schema(
+        responses={204: None, **errors(404)}, summary="End one of my sessions", operation_id="auth_session_end"
+    )
+    def delete(self, request: AuthenticatedRequest, session_id: str) -> Response:
+        services.session_revoke(user=request.user, session_public_id=session_id)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class AuthMeApi(APIView):
     permission_classes = [IsAuthenticated]
 
-    @extend_schema(responses={200: UserOutput}, summary="Who am I")
-    def get(self, request: Request) -> Response:
+    @extend_schema(responses={200: UserOutput}, summary="Who am I", operation_id="auth_me")
+    def get(self, request: AuthenticatedRequest) -> Response:
         return Response(UserOutput(request.user).data)
 
 
-def _valid(serializer_class: type[serializers.Serializer], request: Request) -> dict[str, Any]:
+def _valid(serializer_class: type[serializers.Serializer[Any]], request: Request) -> dict[str, Any]:
     if not isinstance(request.data, dict):
         raise exceptions.ValidationError({"non_field_errors": ["Send a JSON object."]})
     serializer = serializer_class(data=request.data)

@@ -88,6 +88,10 @@ def user_login(*, request: HttpRequest, username: str, password: str) -> User:
         ratelimit.login_failed(username, ip)
         raise ApplicationError("invalid_credentials", "Wrong username or password.")
     login(request, user)  # a fresh session key, whatever the request came with
+    if request.session.session_key is None:
+        # Logging in over another user's session flushes it, and Django would only create the new
+        # one when the response goes out: create it now, so the caller can hand out its key.
+        request.session.save()
     return user
 
 

@@ -11,12 +11,14 @@ from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts import selectors, services
 from accounts.models import username_validator
 from tradingsite.lib.errors import ApplicationError
+from tradingsite.lib.requests import AuthenticatedHttpRequest
 
 
 class LoginForm(forms.Form):
@@ -72,6 +74,18 @@ def login_page(request: HttpRequest) -> HttpResponse:
     return render(request, "accounts/login.html", {"form": form, "next": _next_url(request)}, status=status)
 
 
+def admin_login_page(request: HttpRequest) -> HttpResponse:
+    """Where the admin sends anyone it will not serve. Staff log in through the same rate-limited login
+    as everyone; a signed-in user who is not staff is told so (403), rather than bounced between the
+    admin and the login page."""
+    if not request.user.is_authenticated:
+        query = request.META.get("QUERY_STRING", "")
+        return redirect(f"{reverse('accounts:login')}?{query}" if query else reverse("accounts:login"))
+    if request.user.is_staff:
+        return redirect(_next_url(request) if request.GET.get("next") else "admin:index")
+    return render(request, "accounts/admin_refused.html", status=403)
+
+
 @require_POST
 def logout_page(request: HttpRequest) -> HttpResponse:
     services.user_logout(request=request)
@@ -103,9 +117,9 @@ def register_page(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def password_page(request: HttpRequest) -> HttpResponse:
+def password_page(request: AuthenticatedHttpRequest) -> HttpResponse:
     def change(data: dict[str, Any]) -> None:
-        services.user_password_change(request=request, user=request.user, **data)  # type: ignore[arg-type]
+        services.user_password_change(request=request, user=request.user, **data)
 
     form = PasswordForm(request.POST or None)
     return _form_page(request, form, "accounts/password.html", change, "accounts:sessions")
@@ -113,10 +127,10 @@ def password_page(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def sessions_page(request: HttpRequest) -> HttpResponse:
+def sessions_page(request: AuthenticatedHttpRequest) -> HttpResponse:
     if request.method == "POST":
         with contextlib.suppress(ApplicationError):  # already gone: the list below shows what is left
-            services.session_revoke(user=request.user, session_public_id=request.POST.get("session", ""))  # type: ignore[arg-type]
+            services.session_revoke(user=request.user, session_public_id=request.POST.get("session", ""))
         return redirect("accounts:sessions")
-    sessions = selectors.session_list(user_id=request.user.pk, current_key=request.session.session_key)  # type: ignore[arg-type]
+    sessions = selectors.session_list(user_id=request.user.pk, current_key=request.session.session_key)
     return render(request, "accounts/sessions.html", {"sessions": sessions})

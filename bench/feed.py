@@ -64,7 +64,7 @@ class Collector(threading.Thread):
     def __init__(self, redis_url: str):
         super().__init__(daemon=True)
         self.client = redis.Redis.from_url(redis_url)
-        self.pubsub = self.client.pubsub(ignore_subscribe_messages=True)
+        self.pubsub = self.client.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
         self.pubsub.subscribe("prices")
         self.recording = False
         self.stop_flag = False

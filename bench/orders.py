@@ -79,7 +79,7 @@ async def login(client: httpx.AsyncClient, username: str) -> str:
     response = await client.post("/api/v1/auth/login", json={"username": username, "password": PASSWORD})
     response.raise_for_status()
     client.cookies.clear()  # a script authenticates by bearer token only (no cookies, so no CSRF)
-    return response.json()["token"]
+    return str(response.json()["token"])
 
 
 async def drive(base: str, users: int, concurrency: int, seconds: float, rate: float) -> dict[str, object]:

@@ -6,7 +6,7 @@ from django.http import HttpRequest
 from portfolio.models import Account, Order, Position, Trade
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(admin.ModelAdmin[Any]):
     """Browsable and filterable; written only by the trading services."""
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 
@@ -9,7 +10,6 @@ from django.db.models import QuerySet
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer
 from rest_framework import exceptions, serializers, status
-from rest_framework.pagination import CursorPagination
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -17,20 +17,31 @@ from rest_framework.views import APIView
 
 from portfolio import selectors, services
 from portfolio.payloads import TRADE_FIELDS, order_payload, trade_payload
+from portfolio.schemas import (
+    AccountOutput,
+    CloseOutcomeOutput,
+    OrderOutput,
+    OrderPage,
+    PositionOutput,
+    TotalsOutput,
+    TradePage,
+)
 from tradingsite.lib.csv_renderer import CsvRenderer
 from tradingsite.lib.errors import ApplicationError
 from tradingsite.lib.pagination import TimeCursorPagination
+from tradingsite.lib.requests import AuthenticatedRequest
+from tradingsite.lib.schema import errors
 from tradingsite.lib.serializers import StrictCharField
 from tradingsite.lib.times import parse_client_time
 
-CLIENT_ORDER_ID = r"[A-Za-z0-9._:-]{1,64}"
+CLIENT_ORDER_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 
 
 class NewestFirst(TimeCursorPagination):
     ordering = ("-created_at", "-id")
 
 
-class TradesNewestFirst(NewestFirst):
+class TradesNewestFirst(TimeCursorPagination):
     ordering = ("-executed_at", "-id")
 
 
@@ -44,37 +55,98 @@ def _not_found(what: str) -> ApplicationError:
     return ApplicationError("not_found", f"No such {what}.")
 
 
-class OrderOutput(serializers.Serializer):
-    """Numbers are decimal strings."""
+class OrderListApi(APIView):
+    @extend_schema_serializer(component_name="OrderInput")
+    class InputSerializer(serializers.Serializer[Any]):
+        symbol = StrictCharField(max_length=20)
+        side = serializers.ChoiceField(choices=["buy", "sell"])
+        quantity = StrictCharField(max_length=40, help_text='A decimal string, e.g. "0.015".')
+        client_order_id = StrictCharField(max_length=64, required=False, validators=[])
 
-    id = serializers.IntegerField()
-    client_order_id = serializers.CharField()
-    symbol = serializers.CharField()
-    side = serializers.ChoiceField(choices=["buy", "sell"])
-    quantity = serializers.CharField()
-    reduce_only = serializers.BooleanField()
-    status = serializers.ChoiceField(choices=["pending", "filled", "rejected", "expired"])
-    price = serializers.CharField()
-    price_ts = serializers.IntegerField()
-    fee_rate = serializers.CharField()
-    reject_reason = serializers.CharField(allow_null=True)
-    created_at = serializers.DateTimeField()
-    filled_at = serializers.DateTimeField(allow_null=True)
+        def validate_client_order_id(self, value: str) -> str:
+            if not CLIENT_ORDER_ID.fullmatch(value):
+                raise serializers.ValidationError("Use 1 to 64 letters, digits, '.', '_', ':' or '-'.")
+            return value
+
+    @extend_schema(
+        request=InputSerializer,
+        responses={202: OrderOutput, 200: OrderOutput, **errors(422)},
+        summary="Place a market order (202: accepted and pending; 200: this client_order_id already exists)",
+        operation_id="order_place",
+    )
+    def post(self, request: AuthenticatedRequest) -> Response:
+        serializer = self.InputSerializer(data=_json_body(request))
+        serializer.is_valid(raise_exception=True)
+        order, created = services.order_place(
+            user=request.user, request=services.OrderRequest(**serializer.validated_data)
+        )
+        return Response(order_payload(order), status=status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK)
+
+    @extend_schema(
+        responses={200: OrderPage},
+        parameters=[
+            OpenApiParameter("status", str, enum=["pending", "filled", "rejected", "expired"]),
+            OpenApiParameter("symbol", str),
+            OpenApiParameter("cursor", str, description="From `next` or `previous` of a page."),
+            OpenApiParameter("limit", int, description="Page size, at most 1000 (default 100)."),
+        ],
+        summary="My orders, newest first (cursor-paginated)",
+        operation_id="orders_list",
+    )
+    def get(self, request: AuthenticatedRequest) -> Response:
+        orders = selectors.order_queryset(
+            user_id=request.user.pk,
+            status=request.query_params.get("status"),
+            symbol=request.query_params.get("symbol"),
+        )
+        return _paginated(request, self, orders, NewestFirst(), order_payload)
 
 
-class ErrorDetailOutput(serializers.Serializer):
-    code = serializers.CharField()
-    message = serializers.CharField()
-    details = serializers.DictField()
+class OrderDetailApi(APIView):
+    @extend_schema(responses={200: OrderOutput, **errors(404)}, summary="One of my orders", operation_id="order_get")
+    def get(self, request: AuthenticatedRequest, order_id: int) -> Response:
+        order = selectors.order_queryset(user_id=request.user.pk).filter(pk=order_id).first()
+        if order is None:
+            raise _not_found("order")
+        return Response(order_payload(order))
 
 
-class CloseOutcomeOutput(serializers.Serializer):
-    """Per symbol: 202 and the accepted order, or the refusal's status and error."""
+class OrderByClientIdApi(APIView):
+    @extend_schema(
+        responses={200: OrderOutput, **errors(404)},
+        summary="One of my orders, by client_order_id",
+        operation_id="order_get_by_client_id",
+    )
+    def get(self, request: AuthenticatedRequest, client_order_id: str) -> Response:
+        orders = selectors.order_queryset(user_id=request.user.pk)
+        order = orders.filter(client_order_id=client_order_id).first()
+        if order is None:
+            raise _not_found("order")
+        return Response(order_payload(order))
 
-    symbol = serializers.CharField()
-    status = serializers.IntegerField()
-    order = OrderOutput(allow_null=True)
-    error = ErrorDetailOutput(allow_null=True)
+
+class PositionListApi(APIView):
+    @extend_schema(
+        parameters=[OpenApiParameter("status", str, enum=["open", "closed", "all"])],
+        responses={200: PositionOutput(many=True)},
+        summary="My positions with live prices and PnL (default: open)",
+        operation_id="positions_list",
+    )
+    def get(self, request: AuthenticatedRequest) -> Response:
+        wanted = request.query_params.get("status", "open")
+        if wanted not in ("open", "closed", "all"):
+            raise exceptions.ValidationError({"status": ["Use open, closed or all."]})
+        return Response(selectors.position_list(user_id=request.user.pk, status=wanted))
+
+    @extend_schema(
+        request=None,
+        responses={207: CloseOutcomeOutput(many=True)},
+        summary="Close every open position: one reduce-only order each, and what became of each (207)",
+        operation_id="positions_close_all",
+    )
+    def delete(self, request: AuthenticatedRequest) -> Response:
+        outcomes = services.positions_close_all(user=request.user)
+        return Response([_close_outcome(o) for o in outcomes], status=status.HTTP_207_MULTI_STATUS)
 
 
 def _close_outcome(outcome: services.CloseOutcome) -> dict[str, Any]:
@@ -85,112 +157,31 @@ def _close_outcome(outcome: services.CloseOutcome) -> dict[str, Any]:
     return {"symbol": outcome.symbol, "status": 202, "order": order_payload(outcome.order), "error": None}
 
 
-class OrderListApi(APIView):
-    @extend_schema_serializer(component_name="OrderInput")
-    class InputSerializer(serializers.Serializer):
-        symbol = StrictCharField(max_length=20)
-        side = serializers.ChoiceField(choices=["buy", "sell"])
-        quantity = StrictCharField(max_length=40, help_text='A decimal string, e.g. "0.015".')
-        client_order_id = StrictCharField(max_length=64, required=False, validators=[])
-
-        def validate_client_order_id(self, value: str) -> str:
-            import re
-
-            if not re.fullmatch(CLIENT_ORDER_ID, value):
-                raise serializers.ValidationError("Use 1 to 64 letters, digits, '.', '_', ':' or '-'.")
-            return value
-
-    @extend_schema(
-        request=InputSerializer,
-        responses={202: OrderOutput, 200: OrderOutput},
-        summary="Place a market order (202: accepted and pending; 200: this client_order_id already exists)",
-    )
-    def post(self, request: Request) -> Response:
-        serializer = self.InputSerializer(data=_json_body(request))
-        serializer.is_valid(raise_exception=True)
-        order, created = services.order_place(
-            user=request.user,  # type: ignore[arg-type]
-            request=services.OrderRequest(**serializer.validated_data),
-        )
-        return Response(order_payload(order), status=status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK)
-
-    @extend_schema(
-        responses={200: OrderOutput(many=True)},
-        parameters=[OpenApiParameter("status", str), OpenApiParameter("symbol", str)],
-        summary="My orders, newest first (cursor-paginated)",
-    )
-    def get(self, request: Request) -> Response:
-        orders = selectors.order_queryset(
-            user_id=request.user.pk,  # type: ignore[arg-type]
-            status=request.query_params.get("status"),
-            symbol=request.query_params.get("symbol"),
-        )
-        return _paginated(request, self, orders, NewestFirst(), order_payload)
-
-
-class OrderDetailApi(APIView):
-    @extend_schema(responses={200: OrderOutput}, summary="One of my orders")
-    def get(self, request: Request, order_id: int) -> Response:
-        order = selectors.order_queryset(user_id=request.user.pk).filter(pk=order_id).first()  # type: ignore[arg-type]
-        if order is None:
-            raise _not_found("order")
-        return Response(order_payload(order))
-
-
-class OrderByClientIdApi(APIView):
-    @extend_schema(responses={200: OrderOutput}, summary="One of my orders, by client_order_id")
-    def get(self, request: Request, client_order_id: str) -> Response:
-        orders = selectors.order_queryset(user_id=request.user.pk)  # type: ignore[arg-type]
-        order = orders.filter(client_order_id=client_order_id).first()
-        if order is None:
-            raise _not_found("order")
-        return Response(order_payload(order))
-
-
-class PositionListApi(APIView):
-    @extend_schema(
-        parameters=[OpenApiParameter("status", str, enum=["open", "closed", "all"])],
-        responses={200: OpenApiTypes.OBJECT},
-        summary="My positions with live prices and PnL (default: open)",
-        operation_id="positions_list",
-    )
-    def get(self, request: Request) -> Response:
-        wanted = request.query_params.get("status", "open")
-        if wanted not in ("open", "closed", "all"):
-            raise exceptions.ValidationError({"status": ["Use open, closed or all."]})
-        return Response(selectors.position_list(user_id=request.user.pk, status=wanted))  # type: ignore[arg-type]
-
-    @extend_schema(
-        request=None,
-        responses={207: CloseOutcomeOutput(many=True)},
-        summary="Close every open position: one reduce-only order each, and what became of each (207)",
-        operation_id="positions_close_all",
-    )
-    def delete(self, request: Request) -> Response:
-        outcomes = services.positions_close_all(user=request.user)  # type: ignore[arg-type]
-        return Response([_close_outcome(o) for o in outcomes], status=status.HTTP_207_MULTI_STATUS)
-
-
 class PositionDetailApi(APIView):
     @extend_schema(
-        responses={200: OpenApiTypes.OBJECT}, summary="My open position in one symbol", operation_id="position_get"
+        responses={200: PositionOutput, **errors(404)},
+        summary="My open position in one symbol",
+        operation_id="position_get",
     )
-    def get(self, request: Request, symbol: str) -> Response:
-        position = selectors.position_get(user_id=request.user.pk, symbol=symbol)  # type: ignore[arg-type]
+    def get(self, request: AuthenticatedRequest, symbol: str) -> Response:
+        position = selectors.position_get(user_id=request.user.pk, symbol=symbol)
         if position is None:
             raise _not_found("open position")
         return Response(position)
 
     @extend_schema(
-        parameters=[OpenApiParameter("quantity", str), OpenApiParameter("percentage", str)],
+        parameters=[
+            OpenApiParameter("quantity", str, description="A decimal string; default: all of it."),
+            OpenApiParameter("percentage", str, description="Of the open quantity, in (0, 100]."),
+        ],
         request=None,
-        responses={202: OrderOutput},
+        responses={202: OrderOutput, **errors(404, 422)},
         summary="Close all or part of a position (reduce-only: never flips it)",
         operation_id="position_close",
     )
-    def delete(self, request: Request, symbol: str) -> Response:
+    def delete(self, request: AuthenticatedRequest, symbol: str) -> Response:
         order = services.position_close(
-            user=request.user,  # type: ignore[arg-type]
+            user=request.user,
             symbol=symbol,
             quantity=request.query_params.get("quantity"),
             percentage=request.query_params.get("percentage"),
@@ -199,28 +190,39 @@ class PositionDetailApi(APIView):
 
 
 class AccountApi(APIView):
-    @extend_schema(responses={200: OpenApiTypes.OBJECT}, summary="Cash, equity, buying power, realized PnL")
-    def get(self, request: Request) -> Response:
-        return Response(selectors.account_summary(user_id=request.user.pk))  # type: ignore[arg-type]
+    @extend_schema(
+        responses={200: AccountOutput}, summary="Cash, equity, buying power, realized PnL", operation_id="account_get"
+    )
+    def get(self, request: AuthenticatedRequest) -> Response:
+        return Response(selectors.account_summary(user_id=request.user.pk))
 
 
 class PortfolioApi(APIView):
-    @extend_schema(responses={200: OpenApiTypes.OBJECT}, summary="Portfolio totals, as on the WebSocket")
-    def get(self, request: Request) -> Response:
-        return Response(selectors.portfolio_summary(user_id=request.user.pk))  # type: ignore[arg-type]
+    @extend_schema(
+        responses={200: TotalsOutput}, summary="Portfolio totals, as on the WebSocket", operation_id="portfolio_get"
+    )
+    def get(self, request: AuthenticatedRequest) -> Response:
+        return Response(selectors.portfolio_summary(user_id=request.user.pk))
 
 
 class TradeListApi(APIView):
     renderer_classes = [JSONRenderer, CsvRenderer]
 
     @extend_schema(
-        parameters=[OpenApiParameter("symbol", str), OpenApiParameter("from", str), OpenApiParameter("to", str)],
-        responses={200: OpenApiTypes.OBJECT},
+        parameters=[
+            OpenApiParameter("symbol", str),
+            OpenApiParameter("from", OpenApiTypes.DATETIME, description="Executed at or after (ISO 8601, a zone)."),
+            OpenApiParameter("to", OpenApiTypes.DATETIME, description="Executed before."),
+            OpenApiParameter("cursor", str, description="From `next` or `previous` of a page."),
+            OpenApiParameter("limit", int, description="Page size, at most 1000 (default 100)."),
+        ],
+        responses={(200, "application/json"): TradePage, (200, "text/csv"): OpenApiTypes.STR},
         summary="My trades, newest first (cursor-paginated JSON, or every row as CSV with Accept: text/csv)",
+        operation_id="trades_list",
     )
-    def get(self, request: Request) -> Response:
+    def get(self, request: AuthenticatedRequest) -> Response:
         trades = selectors.trade_queryset(
-            user_id=request.user.pk,  # type: ignore[arg-type]
+            user_id=request.user.pk,
             symbol=request.query_params.get("symbol"),
             start=_when(request, "from"),
             end=_when(request, "to"),
@@ -242,7 +244,7 @@ def _when(request: Request, name: str) -> datetime | None:
 
 
 def _paginated(
-    request: Request, view: APIView, queryset: QuerySet[Any], paginator: CursorPagination, render: Any
+    request: Request, view: APIView, queryset: QuerySet[Any], paginator: TimeCursorPagination, render: Any
 ) -> Response:
     page = paginator.paginate_queryset(queryset, request, view=view)
     return paginator.get_paginated_response([render(item) for item in page or []])

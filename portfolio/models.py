@@ -1,3 +1,7 @@
+from __future__ import annotations
+
+from typing import Any
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -5,7 +9,7 @@ from django.db.models import Q
 from pricefeed.models import Symbol
 
 
-def money_field(**options: object) -> models.DecimalField:
+def money_field(**options: object) -> models.DecimalField[Any, Any]:
     """Quantities, prices and amounts: NUMERIC(40, 18) in PostgreSQL, enough for any crypto pair."""
     return models.DecimalField(max_digits=40, decimal_places=18, **options)  # type: ignore[arg-type]
 

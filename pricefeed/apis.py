@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from drf_spectacular.types import OpenApiTypes
+from typing import Any
+
 from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -12,6 +14,7 @@ from pricefeed import selectors
 from pricefeed.models import Symbol
 from tradingsite.lib.errors import ApplicationError
 from tradingsite.lib.numbers import decimal_str
+from tradingsite.lib.schema import decimal_string
 
 MAX_PRICE_SYMBOLS = 100
 
@@ -29,9 +32,56 @@ def _symbol_payload(symbol: Symbol) -> dict[str, object]:
     }
 
 
+Shape = serializers.Serializer[Any]
+
+
+class SymbolOutput(Shape):
+    symbol = serializers.CharField()
+    base_asset = serializers.CharField()
+    quote_asset = serializers.CharField()
+    status = serializers.ChoiceField(choices=Symbol.Status.values)
+    tick_size = decimal_string()
+    step_size = decimal_string()
+    min_qty = decimal_string()
+    min_notional = decimal_string()
+
+
+class SymbolListOutput(Shape):
+    symbols = SymbolOutput(many=True)
+
+
+class PriceOutput(Shape):
+    symbol = serializers.CharField()
+    price = decimal_string(allow_null=True, help_text="Null when the symbol has no price.")
+    price_ts = serializers.IntegerField(allow_null=True, help_text="Exchange time, ms since the epoch.")
+    age_ms = serializers.IntegerField(allow_null=True, help_text="Since the feeder received it.")
+    stale = serializers.BooleanField()
+
+
+class PriceListOutput(Shape):
+    prices = PriceOutput(many=True)
+
+
+class FeedSymbolsOutput(Shape):
+    trading = serializers.IntegerField()
+    stale = serializers.IntegerField()
+    stale_symbols = serializers.ListField(child=serializers.CharField(), help_text="The first 100.")
+
+
+class FeedOutput(Shape):
+    state = serializers.ChoiceField(choices=["live", "stale", "simulated", "replay", "none"])
+    source = serializers.CharField(allow_null=True)  # type: ignore[assignment]  # a field named like Field.source
+    updated_ts = serializers.IntegerField(allow_null=True, help_text="The last batch, ms since the epoch.")
+    age_ms = serializers.IntegerField(allow_null=True)
+    symbols = FeedSymbolsOutput()
+    prices = PriceOutput(many=True)
+    stats = serializers.DictField(help_text="The feeder's counters (README, Redis keys: feed:stats).")
+
+
 class SymbolListApi(APIView):
     @extend_schema(
-        responses={200: OpenApiTypes.OBJECT},
+        responses={200: SymbolListOutput},
+        operation_id="symbols_list",
         parameters=[OpenApiParameter("status", str, description="TRADING, HALT or BREAK")],
         summary="Tradable symbols and their filters",
     )
@@ -44,7 +94,8 @@ class SymbolListApi(APIView):
 
 class PriceListApi(APIView):
     @extend_schema(
-        responses={200: OpenApiTypes.OBJECT},
+        responses={200: PriceListOutput},
+        operation_id="prices_list",
         parameters=[OpenApiParameter("symbols", str, required=True, description="comma-separated, at most 100")],
         summary="Latest prices with exchange time, age and a stale flag",
     )
@@ -61,6 +112,8 @@ class PriceListApi(APIView):
 
 
 class FeedApi(APIView):
-    @extend_schema(responses={200: OpenApiTypes.OBJECT}, summary="The price feed: state, staleness, counters")
+    @extend_schema(
+        responses={200: FeedOutput}, summary="The price feed: state, staleness, counters", operation_id="feed_get"
+    )
     def get(self, request: Request) -> Response:
         return Response(selectors.feed_report(per_symbol=True))

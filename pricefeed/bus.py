@@ -140,7 +140,7 @@ class RedisPriceBus(PriceBus):
         delay = 0.1
         while not halt.is_set():
             client = redis.Redis.from_url(self.url, socket_timeout=5)
-            pubsub = client.pubsub(ignore_subscribe_messages=True)
+            pubsub = client.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
             try:
                 pubsub.subscribe(PRICES_CHANNEL)
                 delay = 0.1

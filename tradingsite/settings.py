@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import dj_database_url
+import django_stubs_ext
 from django.core.exceptions import ImproperlyConfigured
 
 from tradingsite.lib.env import (
@@ -25,6 +26,9 @@ from tradingsite.lib.env import (
     env_required,
     env_str,
 )
+
+# Generic classes as the type checker sees them (ModelAdmin[Symbol]) also work at run time.
+django_stubs_ext.monkeypatch()
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("VAR_DIR", str(BASE_DIR / "var")) or BASE_DIR / "var")
@@ -74,6 +78,7 @@ INSTALLED_APPS = [
     "channels",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "accounts",
     "pricefeed",
     "portfolio",
@@ -290,6 +295,17 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Paper trading at live Binance prices. Money, prices and quantities are decimal strings.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    "OAS_VERSION": "3.1.0",
+    "ENUM_NAME_OVERRIDES": {"OrderSideEnum": ["buy", "sell"], "PositionSideEnum": ["long", "short"]},
+    "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "tradingsite.lib.schema.add_errors",
+    ],
+    # /api/docs/ works offline: Swagger UI's files are served from drf-spectacular-sidecar.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 LOGIN_URL = "accounts:login"

@@ -13,7 +13,7 @@ import threading
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, replace
 from functools import cache
-from typing import Any, cast
+from typing import cast
 
 import redis
 from django.conf import settings
@@ -133,7 +133,7 @@ class RedisSessionRepository(SessionRepository):
         pipe = self.redis.pipeline()
         pipe.hget(name, "user_id")
         pipe.delete(name)
-        user_id, deleted = cast(list[Any], pipe.execute())
+        user_id, deleted = pipe.execute()
         if user_id:
             self.redis.srem(f"user_sessions:{user_id}", key)
         if not deleted:

@@ -1,5 +1,7 @@
 """The account pages call the same services as the API."""
 
+from urllib.parse import unquote
+
 import pytest
 from django.test import Client
 
@@ -61,3 +63,20 @@ def test_admin_login_goes_through_the_rate_limited_login_page():
     response = Client().get("/admin/login/?next=/admin/")
     assert response.status_code == 302
     assert response["Location"] == "/accounts/login/?next=/admin/"
+
+
+def test_a_signed_in_user_who_is_not_staff_is_told_so_at_the_admin(owner, admin_user):
+    user = Client()
+    user.force_login(owner)
+    response = user.get("/admin/", follow=True)
+    assert [url for url, _ in response.redirect_chain] == ["/admin/login/?next=/admin/"]
+    assert response.status_code == 403
+    assert "which is not an admin account" in response.content.decode()
+
+    anonymous = Client().get("/admin/", follow=True)
+    assert anonymous.status_code == 200
+    assert unquote(anonymous.redirect_chain[-1][0]) == "/accounts/login/?next=/admin/"
+
+    staff = Client()
+    staff.force_login(admin_user)
+    assert staff.get("/admin/").status_code == 200

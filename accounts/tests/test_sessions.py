@@ -182,3 +182,18 @@ def test_admin_lists_a_users_sessions_and_revokes_one(admin_client, admin_user, 
     assert me(phone) in (401, 403)
     assert me(laptop) == 200
     assert LogEntry.objects.filter(object_id=str(owner.pk), change_message=f"Revoked session {phone_id}.").exists()
+
+
+def test_logging_in_over_another_users_session_hands_out_the_new_key(owner, other_user, redis_client):
+    client = Client()
+    first = client.post(
+        "/api/v1/auth/login", {"username": "owner", "password": "owner-password-1"}, content_type="application/json"
+    )
+    second = client.post(
+        "/api/v1/auth/login", {"username": "other", "password": "other-password-1"}, content_type="application/json"
+    )
+    token = second.json()["token"]
+    assert token not in (None, "None", first.json()["token"])
+    assert second.json()["expires_at"] is not None
+    me = Client().get("/api/v1/auth/me", HTTP_AUTHORIZATION=f"Bearer {token}")
+    assert me.json()["username"] == "other"

@@ -305,7 +305,7 @@ def test_every_position_closes_at_exactly_its_cash_result(fills, fee_rate):
             flow += -part.side.sign() * part.quantity * part.price
             if part.closes and (outcome.closed is not None and part is outcome.parts[0]):
                 closed = outcome.closed
-                assert (closed.quantity, closed.cost_basis) == (0, 0)
+                assert (closed.quantity, closed.cost_basis) == (D(0), D(0))
                 assert gross == flow  # realized gross = Σ proceeds − Σ costs, to the last digit
                 assert closed.realized_pnl == gross - fees
                 assert closed.fees_paid == fees

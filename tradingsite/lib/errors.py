@@ -11,7 +11,6 @@ from typing import Any, NamedTuple
 
 from rest_framework import exceptions
 from rest_framework.response import Response
-from rest_framework.views import exception_handler
 
 
 class Code(NamedTuple):
@@ -115,6 +114,8 @@ _DRF_CODES = {
 
 
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    from rest_framework.views import exception_handler  # (DRF's views need Django set up)
+
     if isinstance(exc, ApplicationError):
         return Response(exc.as_body(), status=exc.http_status, headers=exc.headers)
     response = exception_handler(exc, context)

@@ -14,21 +14,13 @@ from pathlib import Path
 
 import pytest
 
+from tradingsite.testing.browser import CHROMIUM_FLAGS, chromium_path
 from tradingsite.testing.processes import ROOT, VENV_BIN, Process, base_env
 from tradingsite.testing.servers import free_port
 
 pytestmark = pytest.mark.integration
 
 STARTUP_LIMIT_S = 240  # acceptance: "within ~2 minutes"; generous here for a cold pip cache
-CHROMIUM_FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 def clean_copy(target: Path) -> Path:
@@ -45,13 +37,6 @@ def clean_copy(target: Path) -> Path:
             (target / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, target / name)
     return target
-
-
-def chromium_path() -> str:
-    path = shutil.which("chromium") or shutil.which("chromium-browser")
-    if path is None:
-        pytest.fail("Chromium is needed for page tests: apt-get install -y chromium (.ci/run does this)")
-    return path
 
 
 @pytest.fixture

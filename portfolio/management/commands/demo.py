@@ -7,6 +7,7 @@ inside the same process.
 
 from __future__ import annotations
 
+import socket
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
@@ -14,7 +15,7 @@ import daphne.server
 from daphne.endpoints import build_endpoint_description_strings
 from django.conf import settings
 from django.core.management import call_command
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from accounts.services import demo_user_ensure
 from portfolio.services import demo_positions_seed
@@ -45,9 +46,23 @@ class Command(BaseCommand):
         parser.add_argument("--setup-only", action="store_true", help="prepare the data, do not serve")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if not options["setup_only"]:
+            self.check_port_free(options["host"], options["port"])
         self.prepare()
         if not options["setup_only"]:
             self.serve(options["host"], options["port"])
+
+    def check_port_free(self, host: str, port: int) -> None:
+        """Fail before any set-up, with what to do, when something already listens there."""
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind((host, port))
+            except OSError as exc:
+                raise CommandError(
+                    f"Port {port} on {host} is taken ({exc.strerror}): another program, or a tradingsite "
+                    f"already running, listens there. Pick another port: make run PORT={port + 1}"
+                ) from None
 
     def prepare(self) -> None:
         call_command("migrate", interactive=False, verbosity=0)
