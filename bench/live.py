@@ -50,6 +50,8 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 DAPHNE = ["/bin/sh", "-c", "exec daphne --bind 127.0.0.1 --port $PORT tradingsite.asgi:application"]
 RCVBUF = 128 * 1024
 PRICE_TS = re.compile(rb'"price_ts":(\d+)')
+SINCE_TS = re.compile(rb'"since_ts":(\d+)')
+SIZE_SAMPLES = 4000  # pnl frame sizes kept per client process, for the ceiling's size distribution
 TYPE = re.compile(rb'"type":"(\w+)"')
 
 SEED = r"""
@@ -115,6 +117,9 @@ async def _clients(urls: list[str], tokens: list[str], report: Any, stop: Any, c
         "closed": 0,
         "errors": 0,
         "latency": [],
+        "oldest": [],
+        "gaps": [],
+        "sizes": [],
         "types": {},
     }
 
@@ -141,14 +146,24 @@ async def _clients(urls: list[str], tokens: list[str], report: Any, stop: Any, c
                 max_size=2**20,
             ) as ws:
                 state["opened"] += 1
+                last = 0.0
                 async for raw in ws:
                     data = raw if isinstance(raw, bytes) else raw.encode()
                     state["messages"] += 1
                     state["bytes"] += len(data)
                     match = PRICE_TS.search(data)
                     if match:
+                        now = time.time_ns() // 1_000_000
                         state["pnl"] += 1
-                        state["latency"].append(time.time_ns() // 1_000_000 - int(match.group(1)))
+                        state["latency"].append(now - int(match.group(1)))
+                        since = SINCE_TS.search(data)
+                        if since:
+                            state["oldest"].append(now - int(since.group(1)))
+                        if last:
+                            state["gaps"].append(now - last)
+                        last = now
+                        if len(state["sizes"]) < SIZE_SAMPLES:
+                            state["sizes"].append(len(data))
                     kind = TYPE.search(data[:40])
                     if kind:
                         name = kind.group(1).decode()
@@ -165,8 +180,9 @@ async def _clients(urls: list[str], tokens: list[str], report: Any, stop: Any, c
             await asyncio.sleep(0.05)  # open gradually: a handshake storm measures nothing useful
     while not stop.is_set():
         await asyncio.sleep(1)
-        report.put({**{k: (v if k != "latency" else list(v)) for k, v in state.items()}, "_pid": os.getpid()})
-        state["latency"].clear()
+        report.put({**{k: (list(v) if isinstance(v, list) else v) for k, v in state.items()}, "_pid": os.getpid()})
+        for name in ("latency", "oldest", "gaps"):
+            state[name].clear()
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
@@ -175,7 +191,7 @@ async def _clients(urls: list[str], tokens: list[str], report: Any, stop: Any, c
 # --- the bare websockets ceiling ---------------------------------------------------------------------
 
 
-def ceiling_server(port: int, message_size: int, ready: Any) -> None:
+def ceiling_server(port: int, sizes: list[int], ready: Any) -> None:
     async def main() -> None:
         from websockets.asyncio.server import broadcast, serve
 
@@ -190,9 +206,12 @@ def ceiling_server(port: int, message_size: int, ready: Any) -> None:
 
         async with serve(handler, "127.0.0.1", port, compression=None, ping_interval=None, max_queue=None):
             ready.set()
-            while True:  # as fast as it goes: one message to every socket per round, price_ts = now
+            n = 0
+            while True:  # as fast as it goes: one message to every socket per round, price_ts = now,
+                # each round's size the next of ours (the same distribution of frame sizes)
                 body = json.dumps({"type": "pnl", "price_ts": time.time_ns() // 1_000_000})
-                frame = body + " " * max(0, message_size - len(body))
+                frame = body + " " * max(0, sizes[n % len(sizes)] - len(body))
+                n += 1
                 broadcast(connections, frame)
                 await asyncio.sleep(0)
 
@@ -282,7 +301,15 @@ async def rest_load(base: str, tokens: list[str], rate: float, seconds: float) -
 
 
 def drive_sockets(
-    urls: list[str], tokens: list[str], clients: int, seconds: float, ceiling: bool, on_progress: Any, rest: Any = None
+    urls: list[str],
+    tokens: list[str],
+    clients: int,
+    seconds: float,
+    ceiling: bool,
+    on_progress: Any,
+    rest: Any = None,
+    on_opened: Any = None,
+    on_start: Any = None,
 ) -> dict[str, Any]:
     ctx = multiprocessing.get_context("fork")
     report, stop = ctx.Queue(), ctx.Event()
@@ -294,21 +321,27 @@ def drive_sockets(
         proc.start()
     latest: dict[int, dict[str, Any]] = {}
     latencies: list[int] = []
+    measured: dict[str, list[int]] = {"oldest": [], "gaps": []}
     # Wait until every socket is open (or broke), then measure for `seconds`.
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
         _drain(report, latest, procs, None)
         opened = sum(s.get("opened", 0) + s.get("errors", 0) for s in latest.values())
+        if on_opened is not None:
+            on_opened(sum(s.get("opened", 0) for s in latest.values()))
         if opened >= len(tokens):
             break
         time.sleep(0.5)
+    time.sleep(3)  # let the connect storm's backlog drain before measuring
     _drain(report, latest, procs, None)
     base = {k: sum(s.get(k, 0) for s in latest.values()) for k in ("messages", "pnl", "bytes", "closed", "errors")}
+    if on_start is not None:
+        on_start()
     started = time.monotonic()
     rest_result = rest() if rest else None
     next_progress = started + 5
     while time.monotonic() - started < seconds:
-        _drain(report, latest, procs, latencies)
+        _drain(report, latest, procs, latencies, measured)
         if time.monotonic() >= next_progress:
             next_progress += 5
             now = {k: sum(s.get(k, 0) for s in latest.values()) for k in ("messages", "closed", "errors")}
@@ -317,7 +350,7 @@ def drive_sockets(
     if rest_result is not None:
         rest_result = rest_result.result()
     elapsed = time.monotonic() - started
-    _drain(report, latest, procs, latencies)
+    _drain(report, latest, procs, latencies, measured)
     stop.set()
     for proc in procs:
         proc.join(10)
@@ -327,6 +360,8 @@ def drive_sockets(
         for k, v in s.get("types", {}).items():
             types[k] = types.get(k, 0) + v
     opened = sum(s.get("opened", 0) for s in latest.values())
+    sizes = [size for s in latest.values() for size in s.get("sizes", [])]
+    gaps = measured["gaps"]
     return {
         "sockets": len(tokens),
         "opened": opened,
@@ -337,6 +372,11 @@ def drive_sockets(
         "mean_message_bytes": round(totals["bytes"] / max(1, totals["messages"]), 1),
         "latency_ms": {q: percentile(latencies, float(q[1:])) for q in ("p50", "p95", "p99")}
         | {"max": max(latencies, default=None)},
+        "oldest_latency_ms": {q: percentile(measured["oldest"], float(q[1:])) for q in ("p50", "p95", "p99")}
+        | {"max": max(measured["oldest"], default=None)},
+        "gap_ms": {q: percentile(gaps, float(q[1:])) for q in ("p50", "p99", "p99.9")}
+        | {"max": max(gaps, default=None), "over_250": sum(g > 250 for g in gaps), "count": len(gaps)},
+        "frame_sizes": sizes,
         "disconnects": totals["closed"],
         "errors": totals["errors"],
         "last_error": next((s["last_error"] for s in latest.values() if "last_error" in s), None),
@@ -345,14 +385,23 @@ def drive_sockets(
     }
 
 
-def _drain(report: Any, latest: dict[int, dict[str, Any]], procs: list[Any], latencies: list[int] | None) -> None:
+def _drain(
+    report: Any,
+    latest: dict[int, dict[str, Any]],
+    procs: list[Any],
+    latencies: list[int] | None,
+    measured: dict[str, list[int]] | None = None,
+) -> None:
     """Take the client processes' reports: cumulative counts (the latest per process) and the
-    latencies measured since their previous report."""
+    latencies, oldest-change latencies and per-socket gaps measured since their previous report."""
     while not report.empty():
         item = report.get()
         latest[item.pop("_pid")] = item
         if latencies is not None:
             latencies.extend(item["latency"])
+        if measured is not None:
+            for name, values in measured.items():
+                values.extend(item[name])
 
 
 def main() -> None:
@@ -443,11 +492,23 @@ def run(args: argparse.Namespace, ceiling_seconds: float = 30) -> dict[str, Any]
         sampler = Sampler(pids)
         base = f"http://127.0.0.1:{ports[0]}"
         loop_runner = _ThreadRunner()
+        web_pids = [pids[f"web{i}"] for i in range(args.web)]
+        rss_at: dict[int, float] = {}
 
         def rest() -> Any:
             return loop_runner.submit(rest_load(base, tokens, args.rest_rate, args.seconds))
 
-        ours = drive_sockets(urls, tokens, args.clients, args.seconds, False, progress, rest)
+        def on_opened(opened: int) -> None:
+            """Web processes' RSS with 1,000 sockets open and with all of them: the memory slope."""
+            mark = 1000 if opened >= 1000 and 1000 not in rss_at else (opened if opened >= len(tokens) else 0)
+            if mark:
+                rss_at[mark] = sum(proc_cpu_rss(pid)[1] for pid in web_pids)
+
+        def on_start() -> None:
+            nonlocal sampler
+            sampler = Sampler(pids)  # CPU over the measurement window only, not the connect storm
+
+        ours = drive_sockets(urls, tokens, args.clients, args.seconds, False, progress, rest, on_opened, on_start)
         cpu = sampler.cpu_percent()
         rss = sampler.max_rss
         wall = time.monotonic() - sampler.started
@@ -465,6 +526,16 @@ def run(args: argparse.Namespace, ceiling_seconds: float = 30) -> dict[str, Any]
         (tmp / "web.log").write_text(server_log)
         print(f"web processes logged {len(problems)} error lines: {tmp / 'web.log'}")
     rest_timings = ours.pop("rest") or {}
+    sizes = ours.pop("frame_sizes") or [300]
+    web_cpu_seconds = sum(cpu.get(f"web{i}", 0) for i in range(args.web)) / 100 * ours["seconds"]
+    frames = ours["pnl_per_second"] * ours["seconds"]
+    cpu_per_frame_us = round(web_cpu_seconds / frames * 1e6, 1) if frames else None
+    marks = sorted(rss_at)
+    slope_kb = (
+        round((rss_at[marks[-1]] - rss_at[marks[0]]) * 1024 / (marks[-1] - marks[0]), 1)
+        if len(marks) == 2 and marks[-1] > marks[0]
+        else None
+    )
     result: dict[str, Any] = {
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
         "command": "python -m bench.live " + " ".join(sys.argv[1:]),
@@ -473,6 +544,18 @@ def run(args: argparse.Namespace, ceiling_seconds: float = 30) -> dict[str, Any]
         "ours": ours,
         "cpu_percent_of_one_core": cpu,
         "max_rss_mb": {k: round(v, 1) for k, v in rss.items()},
+        "web_rss_mb_at_sockets": {k: round(v, 1) for k, v in rss_at.items()},
+        "memory_kb_per_socket": slope_kb,
+        "web_cpu_us_per_pnl_frame": cpu_per_frame_us,
+        # Cores of web process for the design load's 10 frames/s per user, 5,000 users, at this cost.
+        "web_cores_for_5000_users_at_10_per_second": round(50_000 * cpu_per_frame_us / 1e6, 2)
+        if cpu_per_frame_us
+        else None,
+        "frame_bytes": {
+            "mean": round(sum(sizes) / len(sizes), 1),
+            "p50": percentile(sizes, 50),
+            "p99": percentile(sizes, 99),
+        },
         "redis_commands_per_second": round(redis_ops, 1),
         "postgres_transactions_per_second": round(pg_xacts, 1),
         "rest": {
@@ -482,20 +565,16 @@ def run(args: argparse.Namespace, ceiling_seconds: float = 30) -> dict[str, Any]
     }
     if not args.no_ceiling:
         print("bare websockets broadcast ceiling …", flush=True)
-        result["ceiling"] = measure_ceiling(
-            len(tokens), int(ours["mean_message_bytes"] or 300), args.clients, ceiling_seconds
-        )
+        result["ceiling"] = measure_ceiling(len(tokens), sizes, args.clients, ceiling_seconds)
         if result["ceiling"]["messages_per_second"]:
-            result["ratio_to_ceiling"] = round(
-                ours["messages_per_second"] / result["ceiling"]["messages_per_second"], 3
-            )
+            result["ratio_to_ceiling"] = round(ours["pnl_per_second"] / result["ceiling"]["messages_per_second"], 3)
     return result
 
 
-def measure_ceiling(sockets: int, message_size: int, clients: int, seconds: float) -> dict[str, Any]:
+def measure_ceiling(sockets: int, sizes: list[int], clients: int, seconds: float) -> dict[str, Any]:
     ctx = multiprocessing.get_context("fork")
     port, ready = free_port(), ctx.Event()
-    server = ctx.Process(target=ceiling_server, args=(port, message_size, ready), daemon=True)
+    server = ctx.Process(target=ceiling_server, args=(port, sizes, ready), daemon=True)
     server.start()
     ready.wait(30)
     try:
@@ -556,6 +635,7 @@ class _ThreadRunner:
 
 def write(report: dict[str, Any]) -> None:
     ours, lat = report["ours"], report["ours"]["latency_ms"]
+    old, gap, fb = ours["oldest_latency_ms"], ours["gap_ms"], report["frame_bytes"]
     cfg = report["config"]
     lines = [
         f"# Live PnL, {report['when']}",
@@ -568,9 +648,16 @@ def write(report: dict[str, Any]) -> None:
         "|---|---|---|",
         f"| sockets open / asked | {ours['opened']} / {ours['sockets']} | 5,000 |",
         f"| messages/s delivered (all types) | {ours['messages_per_second']} | |",
-        f"| pnl messages/s | {ours['pnl_per_second']} | |",
-        f"| updates/s per user | {ours['updates_per_user_per_second']} | ~10 |",
-        f"| event → client p50 / p95 / p99 / max ms | {lat['p50']} / {lat['p95']} / {lat['p99']} / {lat['max']} | p99 ≤ 200 |",
+        f"| pnl frames/s | {ours['pnl_per_second']} | |",
+        f"| pnl frames/s per user | {ours['updates_per_user_per_second']} | ≥ 4 |",
+        f"| newest price → client p50 / p95 / p99 / max ms | {lat['p50']} / {lat['p95']} / {lat['p99']} / {lat['max']} | p99 ≤ 200, max ≤ 1000 |",
+        f"| oldest change → client p50 / p95 / p99 / max ms | {old['p50']} / {old['p95']} / {old['p99']} / {old['max']} | p99 ≤ 400 |",
+        f"| per-socket gap between pnl frames p50 / p99 / p99.9 / max ms | {gap['p50']} / {gap['p99']} / {gap['p99.9']} / {gap['max']} | ≤ 250 |",
+        f"| gaps over 250 ms | {gap['over_250']} of {gap['count']} | 0 |",
+        f"| pnl frame bytes mean / p50 / p99 | {fb['mean']} / {fb['p50']} / {fb['p99']} | |",
+        f"| web CPU per pnl frame | {report['web_cpu_us_per_pnl_frame']} µs | |",
+        f"| web RSS at sockets (MB) | {report['web_rss_mb_at_sockets']} | |",
+        f"| memory per socket (RSS slope, 1,000 → all) | {report['memory_kb_per_socket']} KB | ≤ 40 KB |",
         f"| disconnects / errors | {ours['disconnects']} / {ours['errors']} | 0 |",
         f"| mean message bytes | {ours['mean_message_bytes']} | |",
     ]
@@ -581,8 +668,10 @@ def write(report: dict[str, Any]) -> None:
         )
     if "ceiling" in report:
         c = report["ceiling"]
-        lines.append(f"| bare websockets broadcast, same sockets and size: msg/s | {c['messages_per_second']} | |")
-        lines.append(f"| our rate / ceiling | {report.get('ratio_to_ceiling')} | ≥ 0.5 |")
+        lines.append(
+            f"| bare websockets broadcast, same sockets and frame sizes: msg/s | {c['messages_per_second']} | |"
+        )
+        lines.append(f"| our pnl frames / ceiling | {report.get('ratio_to_ceiling')} | ≥ 0.5 |")
     lines += ["", "| process | CPU % of one core | max RSS MB |", "|---|---|---|"]
     for name, cpu in report["cpu_percent_of_one_core"].items():
         lines.append(f"| {name} | {cpu} | {report['max_rss_mb'].get(name)} |")

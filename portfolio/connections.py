@@ -32,6 +32,10 @@ class ConnectionRegistry(ABC):
     @abstractmethod
     async def touch(self, user_id: int, connection: str) -> None: ...
 
+    async def touch_many(self, connections: list[tuple[int, str]]) -> None:
+        for user_id, connection in connections:
+            await self.touch(user_id, connection)
+
     @abstractmethod
     async def remove(self, user_id: int, connection: str) -> None: ...
 
@@ -58,6 +62,15 @@ class RedisConnectionRegistry(ConnectionRegistry):
         pipe = self._client().pipeline(transaction=False)
         pipe.zadd(key, {connection: _now_ms() + self.ttl_ms}, xx=True)
         pipe.pexpire(key, self.ttl_ms)
+        await pipe.execute()
+
+    async def touch_many(self, connections: list[tuple[int, str]]) -> None:
+        """Every socket whose heartbeat went out this second, in one round trip."""
+        expiry = _now_ms() + self.ttl_ms
+        pipe = self._client().pipeline(transaction=False)
+        for user_id, connection in connections:
+            pipe.zadd(f"ws:conns:{user_id}", {connection: expiry}, xx=True)
+            pipe.pexpire(f"ws:conns:{user_id}", self.ttl_ms)
         await pipe.execute()
 
     async def remove(self, user_id: int, connection: str) -> None:

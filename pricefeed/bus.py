@@ -52,6 +52,9 @@ class PriceBus(ABC):
     def feed_status(self) -> FeedStatus | None: ...
 
     @abstractmethod
+    async def afeed_status(self) -> FeedStatus | None: ...
+
+    @abstractmethod
     async def publish_stats(self, stats: dict[str, Any]) -> None:
         """The feeder's counters (written about once a second)."""
 
@@ -93,6 +96,10 @@ class RedisPriceBus(PriceBus):
 
     def feed_status(self) -> FeedStatus | None:
         raw = self._sync.get(FEED_STATUS_KEY)
+        return None if raw is None else FeedStatus.from_json(raw)
+
+    async def afeed_status(self) -> FeedStatus | None:
+        raw = await self._aclient().get(FEED_STATUS_KEY)
         return None if raw is None else FeedStatus.from_json(raw)
 
     async def publish_stats(self, stats: dict[str, Any]) -> None:
@@ -191,6 +198,9 @@ class MemoryPriceBus(PriceBus):
         return self.get_many(symbols)
 
     def feed_status(self) -> FeedStatus | None:
+        return self._status
+
+    async def afeed_status(self) -> FeedStatus | None:
         return self._status
 
     async def publish_stats(self, stats: dict[str, Any]) -> None:

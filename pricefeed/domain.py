@@ -9,8 +9,15 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
+
+from tradingsite.lib.numbers import decimal_str
+
+# Prices are kept to 18 decimal places, the scale of every price column (Binance sends at most 8):
+# whoever reads a tick (REST, the live push, an order's snapshot) reads the same number.
+PRICE_PLACES = 18
+PRICE_QUANTUM = Decimal(1).scaleb(-PRICE_PLACES)
 
 
 def now_ms() -> int:
@@ -40,6 +47,8 @@ class Tick:
         price = Decimal(str(data["price"]))
         if not price.is_finite() or price <= 0:
             raise ValueError(f"bad price {data['price']!r}")
+        if price.as_tuple().exponent < -PRICE_PLACES:  # type: ignore[operator]
+            price = price.quantize(PRICE_QUANTUM, ROUND_HALF_EVEN)
         return cls(str(data["symbol"]), price, int(data["event_ts"]), int(data["received_ts"]))
 
     @classmethod
@@ -89,3 +98,17 @@ class FeedStatus:
         if now - self.updated_ts > max_age_ms:
             return "stale"
         return "live" if self.is_live else self.source
+
+
+@dataclass(frozen=True, slots=True)
+class Quote:
+    """A symbol's latest price made ready once per batch for every socket that holds it: as an integer
+    in units of 10**-PRICE_PLACES (for exact integer marks) and as the text every endpoint shows."""
+
+    units: int
+    text: str
+    event_ts: int
+
+    @classmethod
+    def of(cls, tick: Tick) -> Quote:
+        return cls(int(tick.price.scaleb(PRICE_PLACES)), decimal_str(tick.price), tick.event_ts)

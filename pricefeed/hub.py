@@ -1,46 +1,60 @@
-"""One price hub per web process (ARCHITECTURE §7).
+"""One price hub per web process: the process's only price subscription and its live-push fan-out.
 
-It holds the process's only subscription to the price bus, keeps the latest tick per symbol in
-memory, and indexes local listeners (WebSocket consumers) by symbol. Per batch, each affected
-listener is told once which of its symbols changed; the listener does the rest on its own task, so
-a slow socket never delays the others and the hub never waits on one.
+It keeps the latest tick per symbol, and per changed symbol a `Quote` (the price as an integer and as
+text) made once per batch for every socket. It is the only owner of the symbol ↔ listener mapping
+(`track`, `forget`). Per batch it runs one fan-out pass: each tracked listener learns which of its
+symbols moved, and each listener that is due and writable builds and writes its frame right there —
+no task per socket. Listeners not yet due, or whose connection is not draining, stay pending and are
+served by the next pass (the next batch, or a timer within PUMP_SECONDS), with the newest numbers.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Iterable, MutableMapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
 from typing import Any, Protocol
 
 from django.conf import settings
 
 from pricefeed.bus import get_bus
-from pricefeed.domain import Batch, FeedStatus, Tick, now_ms
+from pricefeed.domain import Batch, FeedStatus, Quote, Tick, now_ms
 
 logger = logging.getLogger(__name__)
 
+CLOCK_SECONDS = (
+    0.25  # the feed's state, heartbeats and session checks: a session that ends closes its sockets within ~0.3 s
+)
+PUMP_SECONDS = 0.05
+
 
 class PriceListener(Protocol):
-    def prices_changed(self, symbols: set[str], /) -> None: ...
+    def prices_changed(self, symbols: set[str], quotes: Mapping[str, Quote], /) -> None: ...
+
+    def ready(self, now: float, /) -> bool: ...
+
+    def flush(self, now: float, quotes: Mapping[str, Quote], /) -> None: ...
 
     def feed_changed(self, state: dict[str, Any], /) -> None: ...
-
-
-FEED_CHECK_SECONDS = 1.0
 
 
 class PriceHub:
     def __init__(self) -> None:
         self.prices: dict[str, Tick] = {}
+        self.quotes: dict[str, Quote] = {}
         self.status: FeedStatus | None = None
-        self._index: dict[str, set[PriceListener]] = {}
-        self._listeners: set[PriceListener] = set()
-        self._symbols_of: dict[PriceListener, set[str]] = {}  # the index the other way round
+        self._tracked: dict[PriceListener, frozenset[str]] = {}
+        self._pending: set[PriceListener] = set()
+        self._pump_timer: asyncio.TimerHandle | None = None
         self._feed_state: str | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._stop = asyncio.Event()
+        self.every_tick: list[Callable[[float], None]] = []
+        # For /metrics: what this process's push has done, and how many asyncio tasks it runs.
+        self.batches_applied = 0
+        self.flushes = 0
+        self.tasks_running = 0
 
     # --- life cycle ---------------------------------------------------------------------------
 
@@ -52,11 +66,12 @@ class PriceHub:
         self._loop = loop
         self._stop = asyncio.Event()
         self.prices.clear()
-        self._index.clear()
-        self._symbols_of.clear()
+        self.quotes.clear()
+        self._tracked.clear()
+        self._pending.clear()
         self._tasks = [
             loop.create_task(self._listen(), name="price-hub"),
-            loop.create_task(self._watch_feed(), name="price-hub-feed-state"),
+            loop.create_task(self._clock(), name="price-hub-clock"),
         ]
         if settings.PRICE_FEED_IN_PROCESS:
             self._tasks.append(loop.create_task(_run_embedded_feeder(), name="embedded-price-feeder"))
@@ -64,6 +79,9 @@ class PriceHub:
 
     async def stop(self) -> None:
         self._stop.set()
+        if self._pump_timer is not None:
+            self._pump_timer.cancel()
+            self._pump_timer = None
         for task in self._tasks:
             task.cancel()
         if self._tasks:
@@ -80,51 +98,50 @@ class PriceHub:
             except Exception:
                 logger.exception("price batch could not be applied")
 
-    async def _watch_feed(self) -> None:
-        """A feed that goes quiet sends no batch to say so: look at the clock as well."""
-        while not self._stop.is_set():
-            await asyncio.sleep(FEED_CHECK_SECONDS)
+    async def _clock(self) -> None:
+        """The feed's state (a quiet feed sends no batch to say so), and the timed work of the
+        process's sockets (heartbeats, session checks) in one timer, not one per socket."""
+        if self.status is None:
             try:
-                self._check_feed()
+                self.status = await get_bus().afeed_status()
             except Exception:
-                logger.exception("feed state check failed")
+                logger.warning("feed status unavailable at start", exc_info=True)
+        ticks = 0
+        while not self._stop.is_set():
+            await asyncio.sleep(CLOCK_SECONDS)
+            now = asyncio.get_running_loop().time()
+            ticks += 1
+            if ticks % 4 == 0:
+                self.tasks_running = len(asyncio.all_tasks())
+            for callback in (self._check_feed, *self.every_tick):
+                try:
+                    callback(now)
+                except Exception:
+                    logger.exception("timed work failed: %s", callback)
 
-    def _check_feed(self) -> None:
+    def _check_feed(self, now: float = 0.0) -> None:
         """Tell every listener when the feed's state (live / stale / simulated / replay) changes."""
         state = self.feed_state()
         if state["state"] == self._feed_state:
             return
         first, self._feed_state = self._feed_state is None, state["state"]
         if not first:
-            for listener in list(self._listeners):
+            for listener in list(self._tracked):
                 listener.feed_changed(state)
 
     # --- listeners ----------------------------------------------------------------------------
 
-    def register(self, listener: PriceListener, symbols: Iterable[str]) -> None:
-        self._listeners.add(listener)
-        symbols = list(symbols)
-        self._symbols_of.setdefault(listener, set()).update(symbols)
-        for symbol in symbols:
-            self._index.setdefault(symbol, set()).add(listener)
+    def track(self, listener: PriceListener, symbols: Iterable[str]) -> None:
+        """From now on, `listener` hears of moves in exactly these symbols (replacing any earlier set)."""
+        self._tracked[listener] = frozenset(symbols)
 
-    def forget(self, listener: PriceListener, symbols: Iterable[str]) -> None:
-        """The listener is gone: no more prices, no more feed changes."""
-        self._listeners.discard(listener)
-        self.unregister(listener, symbols)
-        self._symbols_of.pop(listener, None)
+    def forget(self, listener: PriceListener) -> None:
+        self._tracked.pop(listener, None)
+        self._pending.discard(listener)
 
-    def unregister(self, listener: PriceListener, symbols: Iterable[str]) -> None:
-        symbols = list(symbols)
-        mine = self._symbols_of.get(listener)
-        if mine is not None:
-            mine.difference_update(symbols)
-        for symbol in symbols:
-            listeners = self._index.get(symbol)
-            if listeners is not None:
-                listeners.discard(listener)
-                if not listeners:
-                    del self._index[symbol]
+    @property
+    def listeners(self) -> int:
+        return len(self._tracked)
 
     async def prices_for(self, symbols: Iterable[str]) -> dict[str, Tick]:
         """Latest known prices; symbols not seen since start are read once from the store."""
@@ -136,7 +153,7 @@ class PriceHub:
         return {s: self.prices[s] for s in wanted if s in self.prices}
 
     def feed_state(self) -> dict[str, Any]:
-        status = self.status or get_bus().feed_status()
+        status = self.status
         if status is None:
             return {"state": "stale", "source": None, "updated_ts": None}
         state = status.state(now_ms(), settings.PRICE_MAX_AGE_SECONDS * 1000)
@@ -149,29 +166,43 @@ class PriceHub:
         if self._feed_state is not None and self._feed_state != self.status.state(batch.flushed_ts, 1):
             self._check_feed()  # back from stale, or another source: say so now, not a second later
         changed = {tick.symbol for tick in batch.ticks if self._remember(tick)}
+        self.batches_applied += 1
         if not changed:
             return
-        if len(changed) * 8 < len(self._listeners):
-            # A few symbols moved: walk the index (symbol → listeners).
-            affected: dict[PriceListener, set[str]] = {}
-            for symbol in changed:
-                for listener in self._index.get(symbol, ()):
-                    affected.setdefault(listener, set()).add(symbol)
-            for listener, symbols in affected.items():
-                listener.prices_changed(symbols)
-            return
-        # Many moved (the design load moves ~250 of 500 symbols per batch): one C-level set
-        # intersection per listener beats a Python step per (symbol, listener) pair.
-        for listener, symbols in self._symbols_of.items():
-            hit = changed & symbols
+        quotes = self.quotes
+        for listener, symbols in self._tracked.items():
+            hit = changed & symbols  # one C-level intersection per socket
             if hit:
-                listener.prices_changed(hit)
+                listener.prices_changed(hit, quotes)
+                self._pending.add(listener)
+        self.pump()
+
+    def pump(self) -> None:
+        """The fan-out pass: every pending listener that is due and writable sends its frame now."""
+        self._pump_timer = None
+        if not self._pending:
+            return
+        loop = asyncio.get_running_loop()
+        now, quotes = loop.time(), self.quotes
+        served = []
+        for listener in self._pending:
+            if listener.ready(now):
+                try:
+                    listener.flush(now, quotes)
+                except Exception:
+                    logger.exception("a socket's frame could not be sent")
+                served.append(listener)
+        self.flushes += len(served)
+        self._pending.difference_update(served)
+        if self._pending and self._pump_timer is None:
+            self._pump_timer = loop.call_later(PUMP_SECONDS, self.pump)
 
     def _remember(self, tick: Tick) -> bool:
         current = self.prices.get(tick.symbol)
         if current is not None and current.event_ts > tick.event_ts:
             return False  # never let an older tick overwrite a newer one
         self.prices[tick.symbol] = tick
+        self.quotes[tick.symbol] = Quote.of(tick)
         return True
 
 

@@ -45,6 +45,9 @@ def main() -> None:
         proxy_headers=False,
         access_log=False,
         ws_max_size=65536,
+        # uvicorn's sans-I/O protocol plus the live push's direct send path (tradingsite/wsserver.py).
+        ws="tradingsite.wsserver:PushWebSocketProtocol",
+        ws_per_message_deflate=False,
         timeout_graceful_shutdown=5,
         lifespan="on",
     )

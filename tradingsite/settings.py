@@ -204,7 +204,7 @@ API_RATE_LIMIT = env_int("API_RATE_LIMIT", 600, minimum=1)  # requests per user 
 
 # HTTPS: on by default outside the embedded demo (which serves plain HTTP on localhost).
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not EMBEDDED)
-SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]  # probes from inside the network
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]  # probes and scrapes from inside the network
 SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env_bool("SECURE_COOKIES", not EMBEDDED)
 SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if EMBEDDED else 365 * 24 * 3600, minimum=0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
@@ -261,6 +261,10 @@ WS_MAX_CONNECTIONS_PER_USER = env_int("WS_MAX_CONNECTIONS_PER_USER", 5, minimum=
 WS_HEARTBEAT_SECONDS = env_int("WS_HEARTBEAT_SECONDS", 20, minimum=1)
 WS_MAX_WATCHED_SYMBOLS = env_int("WS_MAX_WATCHED_SYMBOLS", 50, minimum=1)
 WS_MAX_HZ = env_int("WS_MAX_HZ", 10, minimum=1)
+# /metrics: with a token, whoever sends it as a bearer token; without, the machine itself only.
+METRICS_TOKEN = env_str("METRICS_TOKEN") or ""
+# At most one pnl frame per socket per interval, with the newest numbers of all that moved meanwhile.
+WS_PUSH_INTERVAL_MS = env_int("WS_PUSH_INTERVAL_MS", 200, minimum=0)
 
 # --- Trading -------------------------------------------------------------------------------------
 

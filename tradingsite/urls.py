@@ -8,6 +8,7 @@ from tradingsite import views
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("readyz", views.readyz, name="readyz"),
+    path("metrics", views.metrics, name="metrics"),
     # Staff log in through the same rate-limited login as everyone, not the admin's own form.
     path("admin/login/", admin_login_page, name="admin-login"),
     path("admin/", admin.site.urls),

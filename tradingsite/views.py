@@ -6,7 +6,7 @@ import logging
 
 from django.core.cache import cache
 from django.db import connection
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
@@ -27,6 +27,44 @@ def readyz(request: HttpRequest) -> JsonResponse:
     checks = {"database": _check_database(), "cache": _check_cache(), "prices": _check_prices()}
     ready = all(c["ok"] for c in checks.values())
     return JsonResponse({"status": "ok" if ready else "unavailable", "checks": checks}, status=200 if ready else 503)
+
+
+@never_cache
+@require_GET
+def metrics(request: HttpRequest) -> HttpResponse:
+    """Prometheus text format, this process's figures. Readable from the machine itself, or by whoever
+    sends `Authorization: Bearer <METRICS_TOKEN>` when that is set."""
+    if not _metrics_allowed(request):
+        return HttpResponse("metrics are not public\n", status=403, content_type="text/plain")
+    from portfolio.sockets import live_sockets
+    from pricefeed.hub import hub
+
+    gauges = [
+        ("tradingsite_ws_sockets", "gauge", "Live sockets of this process.", len(live_sockets.sockets)),
+        ("tradingsite_push_listeners", "gauge", "Sockets the price hub serves.", hub.listeners),
+        (
+            "tradingsite_asyncio_tasks",
+            "gauge",
+            "asyncio tasks of this process (sampled each second).",
+            hub.tasks_running,
+        ),
+        ("tradingsite_price_batches_total", "counter", "Price batches applied.", hub.batches_applied),
+        ("tradingsite_push_flushes_total", "counter", "Socket flushes (pnl frames and their prices).", hub.flushes),
+    ]
+    lines = []
+    for name, kind, text, value in gauges:
+        lines += [f"# HELP {name} {text}", f"# TYPE {name} {kind}", f"{name} {value}"]
+    return HttpResponse("\n".join(lines) + "\n", content_type="text/plain; version=0.0.4")
+
+
+def _metrics_allowed(request: HttpRequest) -> bool:
+    from django.conf import settings
+    from django.utils.crypto import constant_time_compare
+
+    token = settings.METRICS_TOKEN
+    if token:
+        return constant_time_compare(request.headers.get("authorization", ""), f"Bearer {token}")
+    return request.META.get("REMOTE_ADDR") in ("127.0.0.1", "::1")
 
 
 def _check_database() -> dict[str, object]:

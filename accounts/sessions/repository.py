@@ -73,6 +73,14 @@ class SessionRepository(ABC):
         records = (self.get(key) for key in self.keys_for_user(user_id))
         return sorted((r for r in records if r is not None), key=lambda r: r.created)
 
+    def deadlines(self, keys: list[str]) -> dict[str, float | None]:
+        """When each session ends, None for those already over: what live sockets check, many at once."""
+        found: dict[str, float | None] = {}
+        for key in keys:
+            record = self.get(key)
+            found[key] = None if record is None else record.deadline
+        return found
+
 
 def _seconds_left(record: SessionRecord, at: float) -> int:
     return max(1, math.ceil(record.deadline - at))
@@ -139,6 +147,25 @@ class RedisSessionRepository(SessionRepository):
         if not deleted:
             return None
         return SessionRecord(key, "", int(user_id) if user_id else None, 0.0, 0.0, "", "")
+
+    def deadlines(self, keys: list[str]) -> dict[str, float | None]:
+        pipe = self.redis.pipeline(transaction=False)
+        for key in keys:
+            pipe.hmget(f"session:{key}", "created", "last_seen")
+        found: dict[str, float | None] = {}
+        now = policy.now()
+        for key, (created, last_seen) in zip(keys, pipe.execute(), strict=True):
+            if created is None or last_seen is None:
+                found[key] = None
+                continue
+            ends = policy.deadline(
+                created=float(created),
+                last_seen=float(last_seen),
+                idle=settings.SESSION_IDLE_TIMEOUT,
+                absolute=settings.SESSION_ABSOLUTE_LIFETIME,
+            )
+            found[key] = None if now >= ends else ends
+        return found
 
     def keys_for_user(self, user_id: int) -> list[str]:
         index = f"user_sessions:{user_id}"

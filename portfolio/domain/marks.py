@@ -3,8 +3,9 @@
 Unrealized PnL follows Alpaca's definitions on signed quantities:
 `cost_basis = quantity × avg_entry`, `market_value = quantity × mark`,
 `unrealized_pnl = market_value − cost_basis`, `unrealized_pnl_percent = unrealized_pnl / |cost_basis| × 100`.
-Products of decimals are exact; percentages are rounded half-even to PERCENT_QUANTUM, the only
-rounding here. The average entry price is the position's own (portfolio.domain.fills).
+Products and sums are exact (a 60-digit context); percentages are rounded half-even to
+PERCENT_QUANTUM from the exact quotient, the only rounding here. The average entry price is the
+position's own (portfolio.domain.fills).
 """
 
 from __future__ import annotations
@@ -12,7 +13,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import Decimal, localcontext
+
+from portfolio.domain.fills import EXACT
+from portfolio.domain.fixed import decimal_percent
 
 PERCENT_QUANTUM = Decimal("1e-4")
 ZERO = Decimal(0)
@@ -52,21 +56,22 @@ class Totals:
 
 
 def mark(holding: Holding, price: Decimal) -> Marked:
-    market_value = holding.quantity * price
-    unrealized = market_value - holding.cost_basis
+    with localcontext(EXACT):
+        market_value = holding.quantity * price
+        unrealized = market_value - holding.cost_basis
     return Marked(market_value, unrealized, percent(unrealized, abs(holding.cost_basis)))
 
 
 def totals(pairs: Iterable[tuple[Holding, Marked]]) -> Totals:
     invested = market_value = unrealized = ZERO
-    for holding, marked in pairs:
-        invested += abs(holding.cost_basis)
-        market_value += marked.market_value
-        unrealized += marked.unrealized_pnl
+    with localcontext(EXACT):
+        for holding, marked in pairs:
+            invested += abs(holding.cost_basis)
+            market_value += marked.market_value
+            unrealized += marked.unrealized_pnl
     return Totals(invested, market_value, unrealized, percent(unrealized, invested))
 
 
 def percent(part: Decimal, whole: Decimal) -> Decimal:
-    if whole == 0:
-        return ZERO
-    return (part / whole * HUNDRED).quantize(PERCENT_QUANTUM, ROUND_HALF_EVEN)
+    """part / whole × 100, rounded half-even to 4 places from the exact quotient."""
+    return decimal_percent(part, whole)

@@ -75,6 +75,7 @@ async def test_the_snapshot_values_positions_at_the_stored_prices(price_hub, tra
     assert (await ws.connect())[0]
     snapshot = await receive(ws)
     assert (snapshot["type"], snapshot["seq"]) == ("snapshot", 1)
+    assert snapshot["pnl_fields"] == ["symbol", "current_price", "unrealized_pnl", "unrealized_pnl_percent"]
     positions = {p["symbol"]: p for p in snapshot["positions"]}
     assert set(positions) == {"BTCUSDT", "ETHUSDT"}  # never another user's SOLUSDT
     btc, eth = positions["BTCUSDT"], positions["ETHUSDT"]
@@ -107,19 +108,16 @@ async def test_a_price_move_sends_one_pnl_delta_to_holders_only(price_hub, trade
 
     await publish(("BTCUSDT", "62000.5", T0 + 100), ("XRPUSDT", "2.2", T0 + 100))
     pnl = await receive(owner)
-    assert (pnl["type"], pnl["seq"], pnl["price_ts"]) == ("pnl", 2, T0 + 100)
-    assert pnl["positions"] == [
-        {
-            "id": pnl["positions"][0]["id"],
-            "symbol": "BTCUSDT",
-            "current_price": "62000.5",
-            "price_ts": T0 + 100,
-            "market_value": "31000.25",
-            "unrealized_pnl": "1000.25",
-            "unrealized_pnl_percent": "3.3342",
-        }
-    ]
-    assert pnl["totals"]["total_unrealized_pnl"] == "1200.25"
+    assert (pnl["type"], pnl["seq"], pnl["price_ts"], pnl["since_ts"]) == ("pnl", 2, T0 + 100, T0 + 100)
+    assert pnl["positions"] == [["BTCUSDT", "62000.5", "1000.25", "3.3342"]]  # only what moved
+    assert pnl["totals"] == {
+        "total_invested": "36000",
+        "total_market_value": "25200.25",
+        "total_unrealized_pnl": "1200.25",
+        "total_pnl_percent": "3.334",
+        "positions": 2,
+        "priced_positions": 2,
+    }
     assert await other.receive_nothing(timeout=0.3)  # holds SOLUSDT only
     await owner.disconnect()
     await other.disconnect()
@@ -155,7 +153,7 @@ async def test_a_portfolio_event_on_the_channel_layer_reloads_positions(price_hu
     assert {p["symbol"] for p in snapshot["positions"]} == {"BTCUSDT", "ETHUSDT", "SOLUSDT"}
     await publish(("SOLUSDT", "151", T0 + 5))
     pnl = await receive(ws)
-    assert pnl["positions"][0]["unrealized_pnl"] == "11"
+    assert pnl["positions"][0][:3] == ["SOLUSDT", "151", "11"]
     await ws.disconnect()
 
 

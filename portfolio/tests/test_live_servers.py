@@ -150,7 +150,8 @@ async def test_a_client_that_stops_reading_stays_bounded_and_delays_no_one(stack
         reader.cancel()
         rss_after = rss_mb(server_pid)
         worst_fast_ms = max(fast_lag)
-        assert len(fast_lag) >= batches * 0.8  # the other client got (nearly) every batch …
+        # The other client got a frame every WS_PUSH_INTERVAL_MS (200: every other batch) …
+        assert len(fast_lag) >= batches * 0.1 / 0.2 * 0.8
         assert sorted(fast_lag)[int(len(fast_lag) * 0.99)] < 500  # … promptly
         # Queued, the slow socket's 200 messages would be ~7 MB; measured +0.1 to +6 MB (allocator
         # churn of the fast client's frames) for these 200 batches.
@@ -168,7 +169,7 @@ async def test_a_client_that_stops_reading_stays_bounded_and_delays_no_one(stack
         assert last is not None
         # Conflated, not queued: once its (small) buffers were full, batches were skipped.
         assert received < 0.25 * len(fast_lag)
-        prices = {p["symbol"]: p["current_price"] for p in last["positions"]}
+        prices = {p[0]: p[1] for p in last["positions"]}
         assert prices["W000USDT"] == str(Decimal(100 + batches))  # and the latest numbers won
     print(
         f"\nfast client: {len(fast_lag)} pnl, worst {worst_fast_ms} ms; slow client got {received} of {batches};"

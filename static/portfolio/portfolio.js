@@ -5,7 +5,34 @@
   const tbody = document.querySelector("#positions tbody");
   const conn = document.getElementById("conn");
   const rows = new Map(); // symbol -> <tr>
+  const costs = new Map(); // symbol -> cost basis (decimal string), from the snapshot
+  let pnlFields = ["symbol", "current_price", "unrealized_pnl", "unrealized_pnl_percent"];
   let retry = 0;
+
+  // Exact decimal-string addition (BigInt), for a position's market value = cost basis + unrealized
+  // PnL: pnl frames carry only what the server computes per move (README, live socket).
+  function addDecimal(a, b) {
+    const places = Math.max((a.split(".")[1] || "").length, (b.split(".")[1] || "").length);
+    const scaled = (t) => {
+      const negative = t.startsWith("-");
+      const [w, f = ""] = (negative ? t.slice(1) : t).split(".");
+      const v = BigInt(w + f.padEnd(places, "0"));
+      return negative ? -v : v;
+    };
+    const sum = scaled(a) + scaled(b);
+    const negative = sum < 0n;
+    const digits = (negative ? -sum : sum).toString().padStart(places + 1, "0");
+    const whole = digits.slice(0, digits.length - places);
+    const frac = digits.slice(digits.length - places).replace(/0+$/, "");
+    return (negative ? "-" : "") + whole + (frac ? "." + frac : "");
+  }
+  function fromPnl(entry) {
+    const p = {};
+    pnlFields.forEach((field, i) => { p[field] = entry[i]; });
+    const cost = costs.get(p.symbol);
+    if (cost !== undefined && p.unrealized_pnl !== undefined) p.market_value = addDecimal(cost, p.unrealized_pnl);
+    return p;
+  }
 
   function group(text) {
     if (text === null || text === undefined) return "—";
@@ -45,6 +72,7 @@
       tbody.appendChild(tr);
     }
     if (p.side) {
+      costs.set(p.symbol, p.cost_basis);
       tr.querySelector(".sym").textContent = p.symbol;
       const side = tr.querySelector(".side");
       side.textContent = p.side.toUpperCase();
@@ -72,7 +100,9 @@
     setCell(document.getElementById("total-invested"), t.total_invested, money(t.total_invested));
   }
   function snapshot(msg) {
+    if (msg.pnl_fields) pnlFields = msg.pnl_fields;
     rows.clear();
+    costs.clear();
     tbody.innerHTML = "";
     if (msg.positions.length === 0) {
       tbody.innerHTML = '<tr class="empty"><td colspan="8">No open positions.</td></tr>';
@@ -92,7 +122,7 @@
     ws.onmessage = (event) => {
       const msg = JSON.parse(event.data);
       if (msg.type === "snapshot") snapshot(msg);
-      else if (msg.type === "pnl") { msg.positions.forEach(renderRow); renderTotals(msg.totals); }
+      else if (msg.type === "pnl") { msg.positions.forEach((e) => renderRow(fromPnl(e))); renderTotals(msg.totals); }
       else if (msg.type === "feed") setStatus("open", msg.state);
     };
     ws.onclose = (event) => {

@@ -44,3 +44,20 @@ def _round_significant(value: Decimal, digits: int) -> Decimal:
     if value.as_tuple().exponent >= exponent:  # type: ignore[operator]
         return value  # already within that many digits
     return value.quantize(Decimal(1).scaleb(exponent), ROUND_HALF_EVEN, context=_WIDE)
+
+
+_ZEROS = "0" * 64
+
+
+def scaled_str(value: int, places: int) -> str:
+    """decimal_str of `value × 10**-places`, straight from the integer: the live push keeps its
+    numbers as scaled integers and formats them here, to the same text as every other endpoint."""
+    if value == 0:
+        return "0"
+    digits = str(-value if value < 0 else value)
+    if places:
+        if len(digits) <= places:
+            digits = _ZEROS[: places + 1 - len(digits)] + digits
+        whole, fraction = digits[:-places], digits[-places:].rstrip("0")
+        digits = f"{whole}.{fraction}" if fraction else whole
+    return f"-{digits}" if value < 0 else digits

@@ -1,0 +1,148 @@
+"""The live push without a server: the frame form equals the REST API's numbers at the same prices
+(property-based), conflation is latest-wins, and a socket that does not drain delays nobody."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import UTC, datetime
+from decimal import Context
+from decimal import Decimal as D
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from portfolio import domain
+from portfolio.domain import Holding
+from portfolio.live import PNL_FIELDS, LiveBook, LiveSocket
+from portfolio.payloads import position_payload, totals_payload
+from pricefeed.domain import Batch, Quote, Tick
+from pricefeed.hub import PriceHub
+from tradingsite.lib.numbers import decimal_str, scaled_str
+
+pytestmark = [pytest.mark.unit]
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+WIDE = Context(prec=100)
+
+quantities = st.decimals(min_value=D("0.00000001"), max_value=D("1000000"), places=8)
+prices = st.decimals(min_value=D("0.00000001"), max_value=D("10000000"), places=8)
+holdings = st.lists(
+    st.tuples(quantities, st.booleans(), prices, st.sampled_from([0, 8, 18])), min_size=1, max_size=8
+).map(
+    lambda rows: [
+        Holding(
+            n,
+            f"S{n}USDT",
+            -q if short else q,
+            # a cost rounded as a partial reduce leaves it (8 places), or exact, or at the column's scale
+            WIDE.multiply(-q if short else q, p).quantize(D(1).scaleb(-places), context=WIDE)
+            if places
+            else WIDE.multiply(-q if short else q, p),
+            D(0),
+            T0,
+            p,
+        )
+        for n, (q, short, p, places) in enumerate(rows)
+    ]
+)
+
+
+def rest_view(held: list[Holding], marks: dict[str, D]) -> tuple[dict[str, dict], dict]:
+    """What GET /positions and GET /portfolio say at these prices (the Decimal path)."""
+    ticks = {s: Tick(s, p, 1, 1) for s, p in marks.items()}
+    marked = {h.symbol: domain.mark(h, marks[h.symbol]) for h in held if h.symbol in marks}
+    positions = {h.symbol: position_payload(h, ticks.get(h.symbol), marked.get(h.symbol)) for h in held}
+    pairs = [(h, marked[h.symbol]) for h in held if h.symbol in marked]
+    return positions, totals_payload(domain.totals(pairs), priced=len(pairs), positions=len(held))
+
+
+@settings(max_examples=300, deadline=None)
+@given(held=holdings, first=st.lists(prices, min_size=8, max_size=8), second=st.lists(prices, min_size=8, max_size=8))
+def test_pnl_entries_and_totals_equal_the_rest_api_at_the_same_prices(held, first, second):
+    marks = {h.symbol: first[n] for n, h in enumerate(held) if n % 3 != 2}  # some stay unpriced
+    book = LiveBook(held, {s: Quote.of(Tick(s, p, 1, 1)) for s, p in marks.items()})
+    for n, h in enumerate(held[::2]):  # then some move
+        marks[h.symbol] = second[n]
+        entry = json.loads(book.mark(h.symbol, Quote.of(Tick(h.symbol, second[n], 2, 2))))
+        positions, totals = rest_view(held, marks)
+        assert dict(zip(PNL_FIELDS, entry, strict=True)) == {f: positions[h.symbol][f] for f in PNL_FIELDS}
+        assert json.loads(book.totals_json()) == totals
+
+
+@given(st.integers(min_value=-(10**60), max_value=10**60), st.integers(min_value=0, max_value=40))
+def test_scaled_integers_read_as_the_one_formatter_reads_decimals(value, places):
+    assert scaled_str(value, places) == decimal_str(D(value).scaleb(-places, context=WIDE))
+
+
+class Wire:
+    """An outlet that records frames and can stop draining."""
+
+    def __init__(self) -> None:
+        self.frames: list[dict] = []
+        self.draining = True
+
+    def writable(self) -> bool:
+        return self.draining
+
+    def write(self, payload: bytes) -> None:
+        self.frames.append(json.loads(payload))
+
+
+def live_socket(wire: Wire, held: list[Holding], quotes: dict, interval: float = 0.0) -> LiveSocket:
+    return LiveSocket(
+        wire,
+        LiveBook(held, quotes),
+        user_id=1,
+        connection_id="c",
+        session_key="k",
+        session_deadline=1e12,
+        interval=interval,
+        heartbeat=20,
+        on_session_ended=lambda: None,
+    )
+
+
+def batch(at: int, **symbol_prices: str) -> Batch:
+    return Batch("simulated", at, tuple(Tick(s, D(p), at, at) for s, p in symbol_prices.items()))
+
+
+def holding(n: int, symbol: str, quantity: str, price: str) -> Holding:
+    return Holding(n, symbol, D(quantity), D(quantity) * D(price), D(0), T0, D(price))
+
+
+async def test_one_pass_serves_every_due_socket_and_a_stuck_one_gets_the_newest_numbers_later():
+    hub = PriceHub()
+    fast, stuck, idle = Wire(), Wire(), Wire()
+    held = [holding(1, "AUSDT", "2", "10"), holding(2, "BUSDT", "-1", "50")]
+    sockets = [live_socket(w, held, hub.quotes) for w in (fast, stuck, idle)]
+    for socket, wire in zip(sockets, (fast, stuck, idle), strict=True):
+        hub.track(socket, socket.symbols if wire is not idle else {"CUSDT"})
+    stuck.draining = False
+    for step in range(1, 6):
+        hub.apply(batch(1000 + step, AUSDT=f"1{step}", BUSDT=f"4{step}"))
+    assert len(fast.frames) == 5  # interval 0: one frame per batch, each in the batch's own pass
+    assert stuck.frames == [] and idle.frames == []  # nothing queued for the stuck one
+    stuck.draining = True
+    hub.pump()
+    (frame,) = stuck.frames
+    assert frame["positions"] == fast.frames[-1]["positions"]  # the newest numbers, once
+    assert (frame["price_ts"], frame["since_ts"]) == (1005, 1001)  # and how long the oldest waited
+    assert frame["totals"] == fast.frames[-1]["totals"]
+    assert [f["seq"] for f in fast.frames] == [1, 2, 3, 4, 5]
+
+
+async def test_a_socket_sends_at_most_once_per_interval_with_what_moved_meanwhile():
+    hub = PriceHub()
+    wire = Wire()
+    held = [holding(1, "AUSDT", "1", "10"), holding(2, "BUSDT", "1", "10")]
+    socket = live_socket(wire, held, hub.quotes, interval=0.2)
+    hub.track(socket, socket.symbols)
+    hub.apply(batch(1, AUSDT="11"))
+    hub.apply(batch(2, BUSDT="12"))  # within the interval: conflated
+    assert len(wire.frames) == 1
+    await asyncio.sleep(0.3)  # the hub's own timer serves it when due, without a new batch
+    assert len(wire.frames) == 2
+    assert [p[0] for p in wire.frames[1]["positions"]] == ["BUSDT"]
+    assert wire.frames[1]["totals"]["total_unrealized_pnl"] == "3"

@@ -1,0 +1,78 @@
+"""A Redis outage under open sockets: whatever ends a socket ends everything it started, nothing
+spins while Redis is away or after it is back, and SIGTERM still stops the web process in 5 s."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+from websockets.asyncio.client import connect
+
+from portfolio.tests.test_live_servers import SEED, SYMBOLS
+from tradingsite.testing.processes import ROOT, Process, procfile_command
+from tradingsite.testing.servers import RedisServer, free_port, wait_for_port
+
+pytestmark = pytest.mark.integration
+
+
+def metrics(port: int) -> dict[str, float]:
+    text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+    return {n: float(v) for n, v in (line.split() for line in text.splitlines() if not line.startswith("#"))}
+
+
+async def test_sockets_dropped_during_a_redis_outage_leave_nothing_running(production_env):
+    redis = RedisServer().start()
+    env = {**production_env, "REDIS_URL": redis.url, "LOG_LEVEL": "WARNING", "WS_HEARTBEAT_SECONDS": "1"}
+    for command in (["migrate", "--noinput", "-v", "0"], ["shell", "-c", SEED.format(names=SYMBOLS[:5])]):
+        done = subprocess.run(
+            [sys.executable, "manage.py", *command], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+        )
+        assert done.returncode == 0, done.stderr
+    tokens = json.loads(done.stdout.strip().splitlines()[-1])
+    port = free_port()
+    web = Process(procfile_command("web"), env={**env, "PORT": str(port)})
+    try:
+        wait_for_port(port, 30, web.proc)
+        deadline = time.monotonic() + 10
+        while not (idle_tasks := metrics(port)["tradingsite_asyncio_tasks"]):  # sampled once a second
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.2)
+        url, headers = f"ws://127.0.0.1:{port}/ws/v1/portfolio", {"Authorization": f"Bearer {tokens['fast']}"}
+        sockets = [await connect(url, additional_headers=headers, ping_interval=None) for _ in range(4)]
+        for ws in sockets:
+            assert json.loads(await ws.recv())["type"] == "snapshot"
+        await asyncio.sleep(1.5)
+        assert metrics(port)["tradingsite_ws_sockets"] == 4
+
+        redis.proc.kill()  # Redis is gone, without a goodbye
+        redis.proc.wait()
+        await asyncio.sleep(1.5)
+        for ws in sockets:  # the clients drop their sockets during the outage
+            ws.transport.abort()
+        await asyncio.sleep(3)
+        redis.start()  # back, on the same port
+        await asyncio.sleep(4)
+
+        after = metrics(port)
+        assert after["tradingsite_ws_sockets"] == 0
+        assert after["tradingsite_push_listeners"] == 0
+        assert after["tradingsite_asyncio_tasks"] <= idle_tasks + 2, (idle_tasks, after)
+        quiet_from = len(web.output)
+        await asyncio.sleep(2)
+        assert web.output[quiet_from:].count("Traceback") == 0, web.output[quiet_from:][-2000:]
+
+        started = time.monotonic()
+        web.proc.send_signal(signal.SIGTERM)
+        web.proc.wait(10)
+        assert time.monotonic() - started < 5
+        assert "graceful shutdown exceeded" not in web.output
+        print(f"\nSIGTERM to exit: {time.monotonic() - started:.2f} s; tasks idle {idle_tasks}, after {after}")
+    finally:
+        web.stop()
+        redis.stop()
