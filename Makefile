@@ -39,10 +39,12 @@ check-python:
 $(VENV)/bin/python: | check-python
 	$(PYTHON) -m venv $(VENV)
 
-$(VENV)/.run-deps: requirements.txt | $(VENV)/bin/python
+$(VENV)/.run-deps: requirements.txt portfolio/live_native.c | $(VENV)/bin/python
 	$(PIP) -r requirements.txt
+	$(PY) -m portfolio.native
 	touch $@
 
-$(VENV)/.dev-deps: requirements.txt requirements-dev.txt | $(VENV)/bin/python
+$(VENV)/.dev-deps: requirements.txt requirements-dev.txt portfolio/live_native.c | $(VENV)/bin/python
 	$(PIP) -r requirements-dev.txt
+	$(PY) -m portfolio.native
 	touch $@ $(VENV)/.run-deps

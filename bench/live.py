@@ -145,9 +145,12 @@ async def _clients(urls: list[str], tokens: list[str], report: Any, stop: Any, c
                 ping_interval=None,
                 max_size=2**20,
             ) as ws:
-                state["opened"] += 1
                 last = 0.0
+                first = True
                 async for raw in ws:
+                    if first:  # ready when its first frame (our snapshot) is in, not at the handshake
+                        state["opened"] += 1
+                        first = False
                     data = raw if isinstance(raw, bytes) else raw.encode()
                     state["messages"] += 1
                     state["bytes"] += len(data)

@@ -3,10 +3,11 @@ a unit test drives them without a server, and the consumer (portfolio/consumers.
 to a connection.
 
 The hot path is a `pnl` frame. Per process, the price hub prepares each changed symbol's price once
-per batch (a `Quote`: the price as an integer and as text). Per socket, `LiveBook` keeps the open
-positions as integers (quantity in 1e-18, cost in 1e-36) and its totals, updated by the changed
-positions' deltas; a mark is one integer product and a subtraction, exact like the REST API's
-Decimal arithmetic, and formatted to the same text (tradingsite.lib.numbers.scaled_str).
+per batch (a `Quote`: the price as digits × 10**exponent, and as text). Per socket, `LiveBook` keeps
+the open positions as exact integers and its totals, updated by the changed positions' deltas; a
+mark is an integer product and a subtraction, exact like the REST API's Decimal arithmetic, and
+formatted to the same text. The loop over a frame's positions runs in C (portfolio/live_native.c)
+where it was built, else in Python (`_frame_marks`): a test holds both to the REST API's numbers.
 
 Frames are conflated: a socket sends at most one `pnl` frame per `interval` (WS_PUSH_INTERVAL_MS),
 carrying the newest numbers of every position that moved since its last frame. A socket whose
@@ -20,78 +21,141 @@ import asyncio
 import collections
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping
+from decimal import Context, Decimal
 from typing import Any, Protocol
 
 import orjson
 
 from portfolio.domain import Holding
-from portfolio.domain.fixed import percent_scaled
-from pricefeed.domain import PRICE_PLACES, Quote, now_ms
+from portfolio.domain.fixed import PERCENT_PLACES, div_half_even, percent_scaled
+from pricefeed.domain import Quote, now_ms
 from tradingsite.lib.numbers import scaled_str
 
 logger = logging.getLogger(__name__)
 
 # What each entry of a pnl frame's `positions` holds, in order (also sent in every snapshot).
 PNL_FIELDS = ("symbol", "current_price", "unrealized_pnl", "unrealized_pnl_percent")
-QTY_PLACES = 18  # quantities and costs are NUMERIC(40, 18): exact as integers of 1e-18
-VALUE_PLACES = QTY_PLACES + PRICE_PLACES  # a market value or PnL: quantity × price, exact
-_COST_TO_VALUE = 10 ** (VALUE_PLACES - QTY_PLACES)
+TOTAL_PLACES = 36  # totals: sums of quantity × price (each at most 18 + 18 places), exact
+_POW = [10**k for k in range(80)]
+_ZEROS = "0" * 80
+_WIDE = Context(prec=80)  # normalize() rounds to its context's precision: wider than any column
+
+NativeFrame = Callable[
+    [dict[str, tuple[int, int, int, int, int]], dict[str, tuple[int, int]], Iterable[str], Mapping[str, Quote]],
+    tuple[str, int, int] | None,
+]
+_native_frame: NativeFrame | None
+try:  # the C version of `_frame_marks` (portfolio/live_native.c, built by `python -m portfolio.native`)
+    from portfolio._live_native import frame as _native_frame
+except ImportError:  # pragma: no cover - exercised where no compiler built it
+    _native_frame = None
+    logger.warning("live push: the C loop is not built (python -m portfolio.native); using the Python one")
 
 
-def _units(value: Any, places: int) -> int:
-    return int(value.scaleb(places))
+def natural(value: Decimal) -> tuple[int, int]:
+    """A Decimal as (digits, exponent) with no trailing zeros: 1.500 → (15, -1), 100 → (1, 2)."""
+    sign, digits, exponent = value.normalize(_WIDE).as_tuple()
+    number = int("".join(map(str, digits))) if digits else 0
+    return (-number if sign else number), int(exponent)
 
 
 class LiveBook:
-    """A user's open positions as scaled integers, their totals kept current by deltas.
+    """A user's open positions as exact integers, and their totals kept current by deltas.
 
-    Per symbol: [quantity (1e-18), cost basis (1e-36), |cost basis| (1e-36), unrealized PnL (1e-36) or
-    None while the symbol has no price]. Totals cover the priced positions, as REST's do."""
+    Per symbol, `entries` holds (q, eq, c, ec, |c|): quantity q·10^eq and cost basis c·10^ec; `last`
+    holds the unrealized PnL (u, E), u·10^E, once the symbol has a price. (Tuples of integers: the
+    garbage collector stops tracking them, and a process holds hundreds of thousands.) Totals cover
+    the priced positions, as REST's do, in units of 10^-36."""
 
-    __slots__ = ("cost", "entries", "ids", "invested", "priced", "unrealized")
+    __slots__ = ("cost", "entries", "invested", "last", "unrealized")
 
     def __init__(self, holdings: Iterable[Holding], quotes: Mapping[str, Quote]):
-        self.entries: dict[str, list[Any]] = {}
-        self.ids: dict[str, int] = {}
-        self.invested = self.cost = self.unrealized = self.priced = 0
+        self.entries: dict[str, tuple[int, int, int, int, int]] = {}
+        self.last: dict[str, tuple[int, int]] = {}
+        self.invested = self.cost = self.unrealized = 0
         for holding in holdings:
-            cost = _units(holding.cost_basis, VALUE_PLACES)
-            self.entries[holding.symbol] = [_units(holding.quantity, QTY_PLACES), cost, abs(cost), None]
-            self.ids[holding.symbol] = holding.position_id
-            quote = quotes.get(holding.symbol)
-            if quote is not None:
-                self.mark(holding.symbol, quote)
+            q, eq = natural(holding.quantity)
+            c, ec = natural(holding.cost_basis)
+            self.entries[holding.symbol] = (q, eq, c, ec, abs(c))
+        self.marks({s for s in self.entries if s in quotes}, quotes)
+
+    @property
+    def priced(self) -> int:
+        return len(self.last)
 
     @property
     def symbols(self) -> set[str]:
         return set(self.entries)
 
-    def mark(self, symbol: str, quote: Quote) -> str:
-        """Values the position at the quote, updates the totals, and returns its `pnl` entry:
-        `["SYMBOL","price","unrealized_pnl","unrealized_pnl_percent"]`."""
-        entry = self.entries[symbol]
-        quantity, cost, abs_cost, before = entry
-        unrealized = quantity * quote.units - cost
-        if before is None:
-            self.priced += 1
-            self.invested += abs_cost
-            self.cost += cost
+    def marks(self, symbols: set[str], quotes: Mapping[str, Quote]) -> tuple[str, int]:
+        """Values every held position among `symbols` at its quote and updates the totals. Returns the
+        pnl frame's `positions` entries (`["SYMBOL","price","unrealized_pnl","percent"],…`) and the
+        newest event time among them."""
+        if len(self.last) < len(self.entries):
+            for symbol in symbols:
+                entry = self.entries.get(symbol)
+                if entry is not None and symbol not in self.last:  # priced for the first time: into the totals
+                    self.invested += entry[4] * _POW[entry[3] + TOTAL_PLACES]
+                    self.cost += entry[2] * _POW[entry[3] + TOTAL_PLACES]
+        done = _native_frame(self.entries, self.last, symbols, quotes) if _native_frame is not None else None
+        if done is None:
+            text, newest, delta = _frame_marks(self.entries, self.last, symbols, quotes)
         else:
-            self.unrealized -= before
-        self.unrealized += unrealized
-        entry[3] = unrealized
-        percent = percent_scaled(unrealized, abs_cost) if abs_cost else 0
-        return f'["{symbol}","{quote.text}","{scaled_str(unrealized, VALUE_PLACES)}","{scaled_str(percent, 4)}"]'
+            text, newest, delta18 = done
+            delta = delta18 * _POW[TOTAL_PLACES - 18]
+        self.unrealized += delta
+        return text, newest
 
     def totals_json(self) -> str:
         percent = percent_scaled(self.unrealized, self.invested) if self.invested else 0
         return (
-            f'{{"total_invested":"{scaled_str(self.invested, VALUE_PLACES)}",'
-            f'"total_market_value":"{scaled_str(self.unrealized + self.cost, VALUE_PLACES)}",'
-            f'"total_unrealized_pnl":"{scaled_str(self.unrealized, VALUE_PLACES)}",'
+            f'{{"total_invested":"{scaled_str(self.invested, TOTAL_PLACES)}",'
+            f'"total_market_value":"{scaled_str(self.unrealized + self.cost, TOTAL_PLACES)}",'
+            f'"total_unrealized_pnl":"{scaled_str(self.unrealized, TOTAL_PLACES)}",'
             f'"total_pnl_percent":"{scaled_str(percent, 4)}",'
-            f'"positions":{len(self.entries)},"priced_positions":{self.priced}}}'
+            f'"positions":{len(self.entries)},"priced_positions":{len(self.last)}}}'
         )
+
+
+def _frame_marks(
+    entries: dict[str, tuple[int, int, int, int, int]],
+    last: dict[str, tuple[int, int]],
+    symbols: Iterable[str],
+    quotes: Mapping[str, Quote],
+) -> tuple[str, int, int]:
+    """The Python version of the C loop (same rules, any size): the positions' pnl entries, the
+    newest event time, and the change of the summed unrealized PnL in units of 10^-36."""
+    pow10, parts, newest, delta = _POW, [], 0, 0
+    for symbol in symbols:
+        entry = entries.get(symbol)
+        if entry is None:
+            continue
+        q, eq, c, ec, ac = entry
+        p, ep, text, ts = quotes[symbol]
+        newest = max(newest, ts)
+        mexp = eq + ep
+        if mexp <= ec:
+            exp, u = mexp, q * p - c * pow10[ec - mexp]
+        else:
+            exp, u = ec, q * p * pow10[mexp - ec] - c
+        before = last.get(symbol)
+        last[symbol] = (u, exp)
+        delta += _at(u, exp) - (_at(*before) if before is not None else 0)
+        percent = 0
+        if ac:
+            shift = exp - ec + 2 + PERCENT_PLACES
+            percent = div_half_even(u * pow10[shift], ac) if shift >= 0 else div_half_even(u, ac * pow10[-shift])
+        parts.append(f'["{symbol}","{text}","{_text(u, -exp)}","{scaled_str(percent, PERCENT_PLACES)}"]')
+    return ",".join(parts), newest, delta
+
+
+def _at(units: int, exponent: int) -> int:
+    """units·10^exponent in units of 10^-TOTAL_PLACES."""
+    return int(units * _POW[exponent + TOTAL_PLACES])
+
+
+def _text(units: int, places: int) -> str:
+    return scaled_str(units, places) if places >= 0 else str(units * _POW[-places])
 
 
 class Outlet(Protocol):
@@ -208,24 +272,18 @@ class LiveSocket:
         frame for the watched ones), then nothing until `interval` has passed."""
         changed, self.dirty = self.dirty, set()
         self.next_due = now + self.interval
-        entries = self.book.entries
-        parts, newest = [], 0
-        for symbol in changed:
-            if symbol in entries:
-                quote = quotes[symbol]
-                parts.append(self.book.mark(symbol, quote))
-                if quote.event_ts > newest:
-                    newest = quote.event_ts
-        if parts:
+        positions, newest = self.book.marks(changed, quotes)
+        if positions:
             self.seq += 1
             frame = (
                 f'{{"type":"pnl","seq":{self.seq},"ts":{now_ms()},"price_ts":{newest},'
-                f'"since_ts":{self.oldest_ts},"positions":[{",".join(parts)}],"totals":{self.book.totals_json()}}}'
+                f'"since_ts":{self.oldest_ts},"positions":[{positions}],"totals":{self.book.totals_json()}}}'
             )
             self.outlet.write(frame.encode())
-        watched = changed & self.watched
-        if watched:
-            self.send_prices({s: quotes[s] for s in sorted(watched)})
+        if self.watched:
+            watched = changed & self.watched
+            if watched:
+                self.send_prices({s: quotes[s] for s in sorted(watched)})
 
     # --- control frames (consumer, clock) ----------------------------------------------------
 

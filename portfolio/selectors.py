@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from typing import Any
 
 from django.conf import settings
@@ -10,6 +10,7 @@ from django.db.models import QuerySet, Sum
 
 from portfolio import domain
 from portfolio.domain import Holding
+from portfolio.domain.fills import EXACT
 from portfolio.models import Account, Order, Position, Trade
 from portfolio.payloads import position_model_payload, totals_payload
 from pricefeed.bus import get_bus
@@ -61,14 +62,16 @@ def account_summary(*, user_id: int) -> dict[str, Any]:
     account = Account.objects.filter(user_id=user_id).first()
     cash = account.cash if account else settings.STARTING_BALANCE
     _, _, pairs = _marked(user_id)
-    market_value = sum((m.market_value for _, m in pairs), Decimal(0))
-    exposure = sum((abs(m.market_value) for _, m in pairs), Decimal(0))
-    equity = cash + market_value
+    with localcontext(EXACT):
+        market_value = sum((m.market_value for _, m in pairs), Decimal(0))
+        exposure = sum((m.market_value.copy_abs() for _, m in pairs), Decimal(0))
+        equity = cash + market_value
+        buying_power = max(Decimal(0), equity * settings.MAX_LEVERAGE - exposure)
     realized = Position.objects.filter(user_id=user_id).aggregate(total=Sum("realized_pnl"))["total"] or Decimal(0)
     return {
         "cash": decimal_str(cash),
         "equity": decimal_str(equity),
-        "buying_power": decimal_str(max(Decimal(0), equity * settings.MAX_LEVERAGE - exposure)),
+        "buying_power": decimal_str(buying_power),
         "gross_exposure": decimal_str(exposure),
         "realized_pnl": decimal_str(realized),
         "fee_rate": decimal_str(settings.FEE_RATE),

@@ -206,7 +206,7 @@ def _marks(
 
 def _check_reduce_only(open_quantity: Decimal, side: Side, quantity: Decimal) -> None:
     closing_side = Side.SELL if open_quantity > 0 else Side.BUY
-    if open_quantity == 0 or side is not closing_side or quantity > abs(open_quantity):
+    if open_quantity == 0 or side is not closing_side or quantity > open_quantity.copy_abs():
         raise RuleViolation(
             "position_insufficient",
             "A close can only reduce an open position, by at most its quantity.",
@@ -376,7 +376,7 @@ def position_close(*, user: User, symbol: str, quantity: str | None = None, perc
     position = Position.objects.filter(user=user, symbol_id=symbol, status=Position.Status.OPEN).first()
     if position is None:
         raise ApplicationError("position_not_found", f"No open {symbol} position.")
-    open_quantity = abs(position.quantity)
+    open_quantity = position.quantity.copy_abs()
     amount = _close_quantity(open_quantity, quantity, percentage, position.symbol.step_size)
     side = Side.SELL if position.quantity > 0 else Side.BUY
     request = OrderRequest(symbol, side.value, decimal_str(amount), f"close-{uuid.uuid4().hex}", True)
@@ -450,7 +450,7 @@ def demo_positions_seed(*, user: User, holdings: list[tuple[str, Decimal, Decima
                     client_order_id=f"demo-{symbol}",
                     symbol_id=symbol,
                     side=(Side.BUY if quantity > 0 else Side.SELL).value,
-                    quantity=abs(quantity),
+                    quantity=quantity.copy_abs(),
                     price=price,
                     price_ts=now_ms(),
                     fee_rate=settings.FEE_RATE,

@@ -10,7 +10,7 @@ import json
 import time
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from tradingsite.lib.numbers import decimal_str
 
@@ -100,15 +100,21 @@ class FeedStatus:
         return "live" if self.is_live else self.source
 
 
-@dataclass(frozen=True, slots=True)
-class Quote:
-    """A symbol's latest price made ready once per batch for every socket that holds it: as an integer
-    in units of 10**-PRICE_PLACES (for exact integer marks) and as the text every endpoint shows."""
+class Quote(NamedTuple):
+    """A symbol's latest price made ready once per batch for every socket that holds it: exactly, as
+    digits × 10**exponent with no trailing zeros (for integer marks), and as the text every endpoint
+    shows. A tuple, so the live push's C loop reads it as one."""
 
-    units: int
+    digits: int
+    exponent: int
     text: str
     event_ts: int
 
     @classmethod
     def of(cls, tick: Tick) -> Quote:
-        return cls(int(tick.price.scaleb(PRICE_PLACES)), decimal_str(tick.price), tick.event_ts)
+        sign, digits, exponent = tick.price.as_tuple()
+        number = int("".join(map(str, digits)))
+        while number and number % 10 == 0:
+            number //= 10
+            exponent += 1  # type: ignore[operator]
+        return cls(-number if sign else number, int(exponent), decimal_str(tick.price), tick.event_ts)

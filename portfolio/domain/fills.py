@@ -92,7 +92,7 @@ def apply_fill(book: Book, side: Side, quantity: Decimal, price: Decimal, fee_ra
     if book.is_flat or (book.quantity > 0) == (side is Side.BUY):
         part, after = _add(book, side, quantity, price, fee)
         return FillOutcome((part,), None, after, part.cash_delta)
-    open_quantity = abs(book.quantity)
+    open_quantity = book.quantity.copy_abs()
     if quantity <= open_quantity:
         part, after = _reduce(book, side, quantity, price, fee)
         closed = after if after.is_flat else None
@@ -112,7 +112,7 @@ def _cash_delta(side: Side, quantity: Decimal, price: Decimal, fee: Decimal) -> 
 def _add(book: Book, side: Side, quantity: Decimal, price: Decimal, fee: Decimal) -> tuple[TradePart, Book]:
     with localcontext(EXACT):
         signed = side.sign() * quantity
-        held = abs(book.quantity)
+        held = book.quantity.copy_abs()
         average = (held * book.avg_entry_price + quantity * price) / (held + quantity)
         after = Book(
             quantity=book.quantity + signed,

@@ -59,14 +59,14 @@ def mark(holding: Holding, price: Decimal) -> Marked:
     with localcontext(EXACT):
         market_value = holding.quantity * price
         unrealized = market_value - holding.cost_basis
-    return Marked(market_value, unrealized, percent(unrealized, abs(holding.cost_basis)))
+    return Marked(market_value, unrealized, percent(unrealized, holding.cost_basis.copy_abs()))
 
 
 def totals(pairs: Iterable[tuple[Holding, Marked]]) -> Totals:
     invested = market_value = unrealized = ZERO
     with localcontext(EXACT):
         for holding, marked in pairs:
-            invested += abs(holding.cost_basis)
+            invested += holding.cost_basis.copy_abs()
             market_value += marked.market_value
             unrealized += marked.unrealized_pnl
     return Totals(invested, market_value, unrealized, percent(unrealized, invested))

@@ -59,7 +59,7 @@ def check_notional(quantity: Decimal, price: Decimal, *, min_notional: Decimal) 
 
 def reduces(held: Decimal, side: Side, quantity: Decimal) -> bool:
     """The order only makes the open position smaller (never flips it)."""
-    return held != 0 and (held > 0) is (side is Side.SELL) and quantity <= abs(held)
+    return held != 0 and (held > 0) is (side is Side.SELL) and quantity <= held.copy_abs()
 
 
 def check_size(
@@ -69,7 +69,7 @@ def check_size(
     """The symbol's lot and notional rules. An order that only reduces the position is exempt from the
     minimums (dust must stay closable), and closing the whole position is always possible."""
     if reduces(held, side, quantity):
-        if quantity != abs(held):
+        if quantity != held.copy_abs():
             check_lot(quantity, step_size=step_size, min_qty=Decimal(0))
         return
     check_lot(quantity, step_size=step_size, min_qty=min_qty)
@@ -123,7 +123,7 @@ def check_buying_power(
         held = {**positions, symbol: after}
         market_values = [q * prices[s] for s, q in held.items() if q]
         equity = cash_after + sum(market_values, Decimal(0))
-        exposure = sum((abs(v) for v in market_values), Decimal(0))
+        exposure = sum((v.copy_abs() for v in market_values), Decimal(0))
         if equity <= 0 or exposure > equity * max_leverage:
             raise RuleViolation(
                 "insufficient_buying_power",

@@ -8,12 +8,13 @@ import json
 from datetime import UTC, datetime
 from decimal import Context
 from decimal import Decimal as D
+from unittest.mock import patch
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from portfolio import domain
+from portfolio import domain, live
 from portfolio.domain import Holding
 from portfolio.live import PNL_FIELDS, LiveBook, LiveSocket
 from portfolio.payloads import position_payload, totals_payload
@@ -47,6 +48,10 @@ holdings = st.lists(
         for n, (q, short, p, places) in enumerate(rows)
     ]
 )
+# Past 64-bit integers (the C loop hands these to the Python one): whale quantities at 18 places.
+holdings_huge = st.lists(
+    st.tuples(st.decimals(min_value=D("1"), max_value=D("1000000000000"), places=18), prices), min_size=1, max_size=4
+).map(lambda rows: [Holding(n, f"S{n}USDT", q, WIDE.multiply(q, p), D(0), T0, p) for n, (q, p) in enumerate(rows)])
 
 
 def rest_view(held: list[Holding], marks: dict[str, D]) -> tuple[dict[str, dict], dict]:
@@ -58,17 +63,39 @@ def rest_view(held: list[Holding], marks: dict[str, D]) -> tuple[dict[str, dict]
     return positions, totals_payload(domain.totals(pairs), priced=len(pairs), positions=len(held))
 
 
+def quotes_at(marks: dict[str, D], at: int) -> dict[str, Quote]:
+    return {s: Quote.of(Tick(s, p, at, at)) for s, p in marks.items()}
+
+
+@pytest.mark.parametrize("loop", ["c", "python"])
 @settings(max_examples=300, deadline=None)
-@given(held=holdings, first=st.lists(prices, min_size=8, max_size=8), second=st.lists(prices, min_size=8, max_size=8))
-def test_pnl_entries_and_totals_equal_the_rest_api_at_the_same_prices(held, first, second):
-    marks = {h.symbol: first[n] for n, h in enumerate(held) if n % 3 != 2}  # some stay unpriced
-    book = LiveBook(held, {s: Quote.of(Tick(s, p, 1, 1)) for s, p in marks.items()})
-    for n, h in enumerate(held[::2]):  # then some move
-        marks[h.symbol] = second[n]
-        entry = json.loads(book.mark(h.symbol, Quote.of(Tick(h.symbol, second[n], 2, 2))))
-        positions, totals = rest_view(held, marks)
-        assert dict(zip(PNL_FIELDS, entry, strict=True)) == {f: positions[h.symbol][f] for f in PNL_FIELDS}
-        assert json.loads(book.totals_json()) == totals
+@given(
+    held=holdings | holdings_huge,
+    first=st.lists(prices, min_size=8, max_size=8),
+    moves=st.lists(st.lists(prices, min_size=8, max_size=8), min_size=1, max_size=3),
+)
+def test_pnl_entries_and_totals_equal_the_rest_api_at_the_same_prices(loop, held, first, moves):
+    """Both loops (C where built, and Python) against GET /positions and /portfolio, number for number,
+    through several moves of several symbols at once."""
+    with patch.object(live, "_native_frame", live._native_frame if loop == "c" else None):
+        marks = {h.symbol: first[n] for n, h in enumerate(held) if n % 3 != 2}  # some stay unpriced
+        book = LiveBook(held, quotes_at(marks, 1))
+        for step, move in enumerate(moves, start=2):
+            moved = {h.symbol: move[n] for n, h in enumerate(held) if (n + step) % 2}
+            marks.update(moved)
+            text, newest = book.marks(set(moved), quotes_at(marks, step))
+            positions, totals = rest_view(held, marks)
+            entries = json.loads(f"[{text}]")
+            assert sorted(e[0] for e in entries) == sorted(moved)
+            for entry in entries:
+                assert dict(zip(PNL_FIELDS, entry, strict=True)) == {f: positions[entry[0]][f] for f in PNL_FIELDS}
+            assert json.loads(book.totals_json()) == totals
+            assert newest == (step if moved else 0)
+
+
+def test_the_c_loop_is_built_here():
+    """make builds it (python -m portfolio.native); the measured figures are the C loop's."""
+    assert live._native_frame is not None
 
 
 @given(st.integers(min_value=-(10**60), max_value=10**60), st.integers(min_value=0, max_value=40))
@@ -123,7 +150,8 @@ async def test_one_pass_serves_every_due_socket_and_a_stuck_one_gets_the_newest_
     for step in range(1, 6):
         hub.apply(batch(1000 + step, AUSDT=f"1{step}", BUSDT=f"4{step}"))
     assert len(fast.frames) == 5  # interval 0: one frame per batch, each in the batch's own pass
-    assert stuck.frames == [] and idle.frames == []  # nothing queued for the stuck one
+    assert stuck.frames == []  # nothing queued for the stuck one
+    assert idle.frames == []
     stuck.draining = True
     hub.pump()
     (frame,) = stuck.frames

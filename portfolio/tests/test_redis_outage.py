@@ -26,7 +26,9 @@ def metrics(port: int) -> dict[str, float]:
     return {n: float(v) for n, v in (line.split() for line in text.splitlines() if not line.startswith("#"))}
 
 
-async def test_sockets_dropped_during_a_redis_outage_leave_nothing_running(production_env):
+@pytest.fixture
+def own_redis(production_env):
+    """A Redis of this test's own (it kills it), and a database seeded against it."""
     redis = RedisServer().start()
     env = {**production_env, "REDIS_URL": redis.url, "LOG_LEVEL": "WARNING", "WS_HEARTBEAT_SECONDS": "1"}
     for command in (["migrate", "--noinput", "-v", "0"], ["shell", "-c", SEED.format(names=SYMBOLS[:5])]):
@@ -34,7 +36,13 @@ async def test_sockets_dropped_during_a_redis_outage_leave_nothing_running(produ
             [sys.executable, "manage.py", *command], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
         )
         assert done.returncode == 0, done.stderr
-    tokens = json.loads(done.stdout.strip().splitlines()[-1])
+    yield redis, env, json.loads(done.stdout.strip().splitlines()[-1])
+    redis.stop()
+
+
+async def test_sockets_dropped_during_a_redis_outage_leave_nothing_running(own_redis):
+    redis, env, tokens = own_redis
+    assert redis.proc is not None
     port = free_port()
     web = Process(procfile_command("web"), env={**env, "PORT": str(port)})
     try:
@@ -75,4 +83,3 @@ async def test_sockets_dropped_during_a_redis_outage_leave_nothing_running(produ
         print(f"\nSIGTERM to exit: {time.monotonic() - started:.2f} s; tasks idle {idle_tasks}, after {after}")
     finally:
         web.stop()
-        redis.stop()
