@@ -50,6 +50,7 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 DAPHNE = ["/bin/sh", "-c", "exec daphne --bind 127.0.0.1 --port $PORT tradingsite.asgi:application"]
 RCVBUF = 128 * 1024
 PRICE_TS = re.compile(rb'"price_ts":(\d+)')
+PNL = re.compile(rb'^\{"type": ?"pnl"')  # ours and the ceiling's; a snapshot carries price_ts too
 SINCE_TS = re.compile(rb'"since_ts":(\d+)')
 SIZE_SAMPLES = 4000  # pnl frame sizes kept per client process, for the ceiling's size distribution
 TYPE = re.compile(rb'"type":"(\w+)"')
@@ -154,7 +155,7 @@ async def _clients(urls: list[str], tokens: list[str], report: Any, stop: Any, c
                     data = raw if isinstance(raw, bytes) else raw.encode()
                     state["messages"] += 1
                     state["bytes"] += len(data)
-                    match = PRICE_TS.search(data)
+                    match = PNL.match(data) and PRICE_TS.search(data)
                     if match:
                         now = time.time_ns() // 1_000_000
                         state["pnl"] += 1

@@ -1,10 +1,13 @@
-# The C loop of portfolio/live_native.c (built by `python -m portfolio.native`).
-from collections.abc import Iterable, Mapping
+# portfolio/live_native.c (built by `python -m portfolio.native`).
+from collections.abc import Sequence
 
-def frame(
-    entries: dict[str, tuple[int, int, int, int, int]],
-    last: dict[str, tuple[int, int]],
-    symbols: Iterable[str],
-    quotes: Mapping[str, tuple[int, int, str, int]],
-    /,
-) -> tuple[str, int, int] | None: ...
+class Wide(ArithmeticError): ...
+
+class Book:
+    def __init__(self, rows: list[tuple[int, str, int, int, int, int]], /) -> None: ...
+    def marks(
+        self, mask: int, quotes: Sequence[tuple[int, int, str, int] | None], /
+    ) -> tuple[str, int, int, int, int, int]: ...
+    def state(self) -> list[tuple[int, str, int, int, int, int, int | None, int]]: ...
+
+def min_ts(mask: int, quotes: Sequence[tuple[int, int, str, int] | None], /) -> int: ...

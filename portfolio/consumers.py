@@ -88,7 +88,7 @@ class PortfolioConsumer(AsyncWebsocketConsumer):
         holdings = await self._holdings()
         self.live = LiveSocket(
             self._outlet(),
-            LiveBook(holdings, hub.quotes),
+            LiveBook(holdings, hub.symbol_id, hub.quotes),
             user_id=self.user_id,
             connection_id=self.connection_id,
             session_key=self.session_key,
@@ -98,7 +98,7 @@ class PortfolioConsumer(AsyncWebsocketConsumer):
             on_session_ended=self._session_over,
         )
         self._send_snapshot(holdings)
-        hub.track(self.live, self.live.symbols)
+        hub.track(self.live, self.live.mask)
         live_sockets.add(self.live)
 
     async def disconnect(self, code: int) -> None:
@@ -175,19 +175,20 @@ class PortfolioConsumer(AsyncWebsocketConsumer):
             self._error("symbols_invalid", "symbols must be a list of symbol names like BTCUSDT")
             return
         names = set(symbols)
+        watched = set(self.live.watched.values())
         if kind == "unwatch":
-            self.live.watched -= names
-            hub.track(self.live, self.live.symbols)
+            self.live.watch({hub.symbol_id(s): s for s in watched - names})
+            hub.track(self.live, self.live.mask)
             return
         limit = settings.WS_MAX_WATCHED_SYMBOLS
-        if len(self.live.watched | names) > limit:
+        if len(watched | names) > limit:
             self._error("watch_limit", f"at most {limit} watched symbols per socket")
             return
-        added = names - self.live.watched
-        self.live.watched |= names
-        hub.track(self.live, self.live.symbols)
+        added = names - watched
+        self.live.watch({hub.symbol_id(s): s for s in watched | names})
+        hub.track(self.live, self.live.mask)
         await hub.prices_for(added)
-        self.live.send_prices({s: hub.quotes[s] for s in sorted(added) if s in hub.quotes})
+        self.live.send_prices((s, q) for s in sorted(added) if (q := hub.quote(s)) is not None)
 
     def _change_throttle(self, max_hz: Any) -> None:
         """`throttle`: at most `max_hz` pnl / prices frames a second (the rest is conflated)."""
@@ -218,8 +219,8 @@ class PortfolioConsumer(AsyncWebsocketConsumer):
         if self.live is None:
             return
         holdings = await self._holdings()
-        self.live.book = LiveBook(holdings, hub.quotes)
-        hub.track(self.live, self.live.symbols)
+        self.live.book = LiveBook(holdings, hub.symbol_id, hub.quotes)
+        hub.track(self.live, self.live.mask)
         self._send_snapshot(holdings)
 
     async def _holdings(self) -> list[Holding]:

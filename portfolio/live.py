@@ -2,25 +2,28 @@
 a unit test drives them without a server, and the consumer (portfolio/consumers.py) only wires them
 to a connection.
 
-The hot path is a `pnl` frame. Per process, the price hub prepares each changed symbol's price once
-per batch (a `Quote`: the price as digits × 10**exponent, and as text). Per socket, `LiveBook` keeps
-the open positions as exact integers and its totals, updated by the changed positions' deltas; a
-mark is an integer product and a subtraction, exact like the REST API's Decimal arithmetic, and
-formatted to the same text. The loop over a frame's positions runs in C (portfolio/live_native.c)
-where it was built, else in Python (`_frame_marks`): a test holds both to the REST API's numbers.
+The hot path is a `pnl` frame. Per process, the price hub gives every symbol a small integer id and
+prepares each changed symbol's price once per batch (a `Quote`: digits × 10**exponent, and text).
+A socket's symbols, and which of them moved, are bit masks over those ids: one integer AND per
+socket per batch. Per socket, `LiveBook` keeps the open positions as exact integers and the totals,
+updated by the changed positions' deltas; a mark is an integer product and a subtraction, exact like
+the REST API's Decimal arithmetic, and formatted to the same text. The positions live packed in one
+C array (portfolio/live_native.c) where it was built, else in Python (`PyBook`): a property test
+holds both to the REST API's numbers.
 
 Frames are conflated: a socket sends at most one `pnl` frame per `interval` (WS_PUSH_INTERVAL_MS),
 carrying the newest numbers of every position that moved since its last frame. A socket whose
-connection is not draining (`Outlet.writable()` false) keeps collecting symbol names and gets the
-newest numbers once it drains: latest wins, nothing queues.
+connection is not draining (`Outlet.writable()` false) keeps collecting which symbols moved and gets
+the newest numbers once it drains: latest wins, nothing queues.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from decimal import Context, Decimal
 from typing import Any, Protocol
 
@@ -33,23 +36,28 @@ from tradingsite.lib.numbers import scaled_str
 
 logger = logging.getLogger(__name__)
 
+__all__ = ["PNL_FIELDS", "AsgiOutlet", "LiveBook", "LiveSocket", "NativeBook", "Outlet", "PyBook", "natural"]
+
 # What each entry of a pnl frame's `positions` holds, in order (also sent in every snapshot).
 PNL_FIELDS = ("symbol", "current_price", "unrealized_pnl", "unrealized_pnl_percent")
 TOTAL_PLACES = 36  # totals: sums of quantity × price (each at most 18 + 18 places), exact
+NATIVE_TOTAL_PLACES = 18  # the C book's deltas
 _POW = [10**k for k in range(80)]
-_ZEROS = "0" * 80
 _WIDE = Context(prec=80)  # normalize() rounds to its context's precision: wider than any column
 
-NativeFrame = Callable[
-    [dict[str, tuple[int, int, int, int, int]], dict[str, tuple[int, int]], Iterable[str], Mapping[str, Quote]],
-    tuple[str, int, int] | None,
-]
-_native_frame: NativeFrame | None
-try:  # the C version of `_frame_marks` (portfolio/live_native.c, built by `python -m portfolio.native`)
-    from portfolio._live_native import frame as _native_frame
+Quotes = Sequence[Quote | None]  # by symbol id
+Row = tuple[int, str, int, int, int, int]  # (id, symbol, q, eq, c, ec)
+
+try:  # portfolio/live_native.c, built by `python -m portfolio.native`
+    from portfolio._live_native import Book as NativeBook
+    from portfolio._live_native import Wide, min_ts
 except ImportError:  # pragma: no cover - exercised where no compiler built it
-    _native_frame = None
-    logger.warning("live push: the C loop is not built (python -m portfolio.native); using the Python one")
+    NativeBook = None  # type: ignore[assignment,misc]
+    Wide = ArithmeticError  # type: ignore[assignment,misc]
+    logger.warning("live push: the C book is not built (python -m portfolio.native); using the Python one")
+
+    def min_ts(mask: int, quotes: Sequence[tuple[int, int, str, int] | None], /) -> int:
+        return min((q[3] for i, q in enumerate(quotes) if mask >> i & 1 and q is not None), default=0)
 
 
 def natural(value: Decimal) -> tuple[int, int]:
@@ -59,94 +67,45 @@ def natural(value: Decimal) -> tuple[int, int]:
     return (-number if sign else number), int(exponent)
 
 
-class LiveBook:
-    """A user's open positions as exact integers, and their totals kept current by deltas.
+class PyBook:
+    """The positions in Python: what the C book does, for any size of number."""
 
-    Per symbol, `entries` holds (q, eq, c, ec, |c|): quantity q·10^eq and cost basis c·10^ec; `last`
-    holds the unrealized PnL (u, E), u·10^E, once the symbol has a price. (Tuples of integers: the
-    garbage collector stops tracking them, and a process holds hundreds of thousands.) Totals cover
-    the priced positions, as REST's do, in units of 10^-36."""
+    def __init__(self, rows: Iterable[Row], last: dict[int, tuple[int, int]] | None = None):
+        self.rows = [(i, s, q, eq, c, ec, abs(c)) for i, s, q, eq, c, ec in rows]
+        self.last = last or {}  # id -> (u, E): the unrealized PnL u·10^E once priced
 
-    __slots__ = ("cost", "entries", "invested", "last", "unrealized")
+    @classmethod
+    def from_native(cls, state: list[tuple[int, str, int, int, int, int, int | None, int]]) -> PyBook:
+        rows = [row[:6] for row in state]
+        return cls(rows, {row[0]: (row[6], row[7]) for row in state if row[6] is not None})
 
-    def __init__(self, holdings: Iterable[Holding], quotes: Mapping[str, Quote]):
-        self.entries: dict[str, tuple[int, int, int, int, int]] = {}
-        self.last: dict[str, tuple[int, int]] = {}
-        self.invested = self.cost = self.unrealized = 0
-        for holding in holdings:
-            q, eq = natural(holding.quantity)
-            c, ec = natural(holding.cost_basis)
-            self.entries[holding.symbol] = (q, eq, c, ec, abs(c))
-        self.marks({s for s in self.entries if s in quotes}, quotes)
-
-    @property
-    def priced(self) -> int:
-        return len(self.last)
-
-    @property
-    def symbols(self) -> set[str]:
-        return set(self.entries)
-
-    def marks(self, symbols: set[str], quotes: Mapping[str, Quote]) -> tuple[str, int]:
-        """Values every held position among `symbols` at its quote and updates the totals. Returns the
-        pnl frame's `positions` entries (`["SYMBOL","price","unrealized_pnl","percent"],…`) and the
-        newest event time among them."""
-        if len(self.last) < len(self.entries):
-            for symbol in symbols:
-                entry = self.entries.get(symbol)
-                if entry is not None and symbol not in self.last:  # priced for the first time: into the totals
-                    self.invested += entry[4] * _POW[entry[3] + TOTAL_PLACES]
-                    self.cost += entry[2] * _POW[entry[3] + TOTAL_PLACES]
-        done = _native_frame(self.entries, self.last, symbols, quotes) if _native_frame is not None else None
-        if done is None:
-            text, newest, delta = _frame_marks(self.entries, self.last, symbols, quotes)
-        else:
-            text, newest, delta18 = done
-            delta = delta18 * _POW[TOTAL_PLACES - 18]
-        self.unrealized += delta
-        return text, newest
-
-    def totals_json(self) -> str:
-        percent = percent_scaled(self.unrealized, self.invested) if self.invested else 0
-        return (
-            f'{{"total_invested":"{scaled_str(self.invested, TOTAL_PLACES)}",'
-            f'"total_market_value":"{scaled_str(self.unrealized + self.cost, TOTAL_PLACES)}",'
-            f'"total_unrealized_pnl":"{scaled_str(self.unrealized, TOTAL_PLACES)}",'
-            f'"total_pnl_percent":"{scaled_str(percent, 4)}",'
-            f'"positions":{len(self.entries)},"priced_positions":{len(self.last)}}}'
-        )
-
-
-def _frame_marks(
-    entries: dict[str, tuple[int, int, int, int, int]],
-    last: dict[str, tuple[int, int]],
-    symbols: Iterable[str],
-    quotes: Mapping[str, Quote],
-) -> tuple[str, int, int]:
-    """The Python version of the C loop (same rules, any size): the positions' pnl entries, the
-    newest event time, and the change of the summed unrealized PnL in units of 10^-36."""
-    pow10, parts, newest, delta = _POW, [], 0, 0
-    for symbol in symbols:
-        entry = entries.get(symbol)
-        if entry is None:
-            continue
-        q, eq, c, ec, ac = entry
-        p, ep, text, ts = quotes[symbol]
-        newest = max(newest, ts)
-        mexp = eq + ep
-        if mexp <= ec:
-            exp, u = mexp, q * p - c * pow10[ec - mexp]
-        else:
-            exp, u = ec, q * p * pow10[mexp - ec] - c
-        before = last.get(symbol)
-        last[symbol] = (u, exp)
-        delta += _at(u, exp) - (_at(*before) if before is not None else 0)
-        percent = 0
-        if ac:
-            shift = exp - ec + 2 + PERCENT_PLACES
-            percent = div_half_even(u * pow10[shift], ac) if shift >= 0 else div_half_even(u, ac * pow10[-shift])
-        parts.append(f'["{symbol}","{text}","{_text(u, -exp)}","{scaled_str(percent, PERCENT_PLACES)}"]')
-    return ",".join(parts), newest, delta
+    def marks(self, mask: int, quotes: Quotes) -> tuple[str, int, int, int, int, int]:
+        """(entries, newest event time, Δ unrealized, Δ invested, Δ cost in 10^-36, newly priced)."""
+        pow10, parts, newest, d_unrealized, d_invested, d_cost, newly = _POW, [], 0, 0, 0, 0, 0
+        for symbol_id, symbol, q, eq, c, ec, ac in self.rows:
+            quote = quotes[symbol_id] if mask >> symbol_id & 1 and symbol_id < len(quotes) else None
+            if quote is None:
+                continue
+            p, ep, text, ts = quote
+            newest = max(newest, ts)
+            mexp = eq + ep
+            if mexp <= ec:
+                exp, u = mexp, q * p - c * pow10[ec - mexp]
+            else:
+                exp, u = ec, q * p * pow10[mexp - ec] - c
+            before = self.last.get(symbol_id)
+            if before is None:
+                newly += 1
+                d_invested += _at(ac, ec)
+                d_cost += _at(c, ec)
+            self.last[symbol_id] = (u, exp)
+            d_unrealized += _at(u, exp) - (_at(*before) if before is not None else 0)
+            percent = 0
+            if ac:
+                shift = exp - ec + 2 + PERCENT_PLACES
+                percent = div_half_even(u * pow10[shift], ac) if shift >= 0 else div_half_even(u, ac * pow10[-shift])
+            parts.append(f'["{symbol}","{text}","{_text(u, -exp)}","{scaled_str(percent, PERCENT_PLACES)}"]')
+        return ",".join(parts), newest, d_unrealized, d_invested, d_cost, newly
 
 
 def _at(units: int, exponent: int) -> int:
@@ -156,6 +115,64 @@ def _at(units: int, exponent: int) -> int:
 
 def _text(units: int, places: int) -> str:
     return scaled_str(units, places) if places >= 0 else str(units * _POW[-places])
+
+
+class LiveBook:
+    """A user's open positions and their totals (the priced positions', as REST's), kept current by
+    the changed positions' deltas; the positions in C where they fit, else in Python."""
+
+    __slots__ = ("book", "cost", "invested", "mask", "positions", "priced", "symbols", "unrealized")
+
+    def __init__(self, holdings: Iterable[Holding], symbol_id: Callable[[str], int], quotes: Quotes):
+        rows: list[Row] = []
+        for holding in holdings:
+            q, eq = natural(holding.quantity)
+            c, ec = natural(holding.cost_basis)
+            rows.append((symbol_id(holding.symbol), holding.symbol, q, eq, c, ec))
+        rows.sort()
+        self.symbols = {row[1] for row in rows}
+        self.positions = len(rows)
+        self.mask = sum(1 << row[0] for row in rows)
+        self.invested = self.cost = self.unrealized = self.priced = 0
+        self.book: Any = PyBook(rows)
+        if NativeBook is not None:
+            with contextlib.suppress(OverflowError):  # a number past 64 bits: this book stays in Python
+                self.book = NativeBook(rows)
+        self.marks(self.mask, quotes)
+
+    def marks(self, mask: int, quotes: Quotes) -> tuple[str, int]:
+        """Values the held positions among `mask` at their quotes and updates the totals. Returns the
+        pnl frame's `positions` entries (`["SYMBOL","price","unrealized_pnl","percent"],…`) and the
+        newest event time among them."""
+        mask &= self.mask
+        if not isinstance(self.book, PyBook):
+            try:
+                text, newest, du, di, dc, newly = self.book.marks(mask, quotes)
+            except Wide:
+                self.book = PyBook.from_native(self.book.state())  # once, for good
+            else:
+                scale = _POW[TOTAL_PLACES - NATIVE_TOTAL_PLACES]
+                self._add(du * scale, di * scale, dc * scale, newly)
+                return text, newest
+        text, newest, du, di, dc, newly = self.book.marks(mask, quotes)
+        self._add(du, di, dc, newly)
+        return text, newest
+
+    def _add(self, unrealized: int, invested: int, cost: int, newly: int) -> None:
+        self.unrealized += unrealized
+        self.invested += invested
+        self.cost += cost
+        self.priced += newly
+
+    def totals_json(self) -> str:
+        percent = percent_scaled(self.unrealized, self.invested) if self.invested else 0
+        return (
+            f'{{"total_invested":"{scaled_str(self.invested, TOTAL_PLACES)}",'
+            f'"total_market_value":"{scaled_str(self.unrealized + self.cost, TOTAL_PLACES)}",'
+            f'"total_unrealized_pnl":"{scaled_str(self.unrealized, TOTAL_PLACES)}",'
+            f'"total_pnl_percent":"{scaled_str(percent, 4)}",'
+            f'"positions":{self.positions},"priced_positions":{self.priced}}}'
+        )
 
 
 class Outlet(Protocol):
@@ -202,8 +219,9 @@ class AsgiOutlet:
 
 
 class LiveSocket:
-    """One socket: which of its symbols moved since its last frame, when it may send next, the frame
-    sequence. The price hub calls `prices_changed` and `flush`; the consumer sends control frames."""
+    """One socket: which of its symbols moved since its last frame (a bit mask of symbol ids), when it
+    may send next, the frame sequence. The price hub calls `prices_changed` and `flush`; the consumer
+    sends control frames."""
 
     __slots__ = (
         "book",
@@ -221,6 +239,7 @@ class LiveSocket:
         "session_key",
         "user_id",
         "watched",
+        "watched_mask",
     )
 
     def __init__(
@@ -238,8 +257,9 @@ class LiveSocket:
     ):
         self.outlet = outlet
         self.book = book
-        self.watched: set[str] = set()
-        self.dirty: set[str] = set()
+        self.watched: dict[int, str] = {}  # symbol id -> symbol, for `prices` frames
+        self.watched_mask = 0
+        self.dirty = 0
         self.oldest_ts = 0
         self.seq = 0
         self.interval = interval
@@ -253,26 +273,30 @@ class LiveSocket:
         self.closed = False
 
     @property
-    def symbols(self) -> set[str]:
+    def mask(self) -> int:
         """What the price hub tracks this socket under: held and watched symbols."""
-        return self.book.symbols | self.watched
+        return self.book.mask | self.watched_mask
+
+    def watch(self, watched: dict[int, str]) -> None:
+        self.watched = watched
+        self.watched_mask = sum(1 << i for i in watched)
 
     # --- called by the price hub -------------------------------------------------------------
 
-    def prices_changed(self, symbols: set[str], quotes: Mapping[str, Quote]) -> None:
+    def prices_changed(self, moved: int, quotes: Quotes) -> None:
         if not self.dirty:  # the first change since the last frame is the oldest it will carry
-            self.oldest_ts = min(quotes[s].event_ts for s in symbols)
-        self.dirty |= symbols
+            self.oldest_ts = min_ts(moved, quotes)
+        self.dirty |= moved
 
     def ready(self, now: float) -> bool:
         return now >= self.next_due and self.outlet.writable()
 
-    def flush(self, now: float, quotes: Mapping[str, Quote]) -> None:
+    def flush(self, now: float, quotes: Quotes) -> None:
         """One `pnl` frame with the newest numbers of every held position that moved (and one `prices`
         frame for the watched ones), then nothing until `interval` has passed."""
-        changed, self.dirty = self.dirty, set()
+        moved, self.dirty = self.dirty, 0
         self.next_due = now + self.interval
-        positions, newest = self.book.marks(changed, quotes)
+        positions, newest = self.book.marks(moved, quotes)
         if positions:
             self.seq += 1
             frame = (
@@ -280,10 +304,9 @@ class LiveSocket:
                 f'"since_ts":{self.oldest_ts},"positions":[{positions}],"totals":{self.book.totals_json()}}}'
             )
             self.outlet.write(frame.encode())
-        if self.watched:
-            watched = changed & self.watched
-            if watched:
-                self.send_prices({s: quotes[s] for s in sorted(watched)})
+        if moved & self.watched_mask:
+            watched = sorted((s, quotes[i]) for i, s in self.watched.items() if moved >> i & 1)
+            self.send_prices([(s, q) for s, q in watched if q is not None])
 
     # --- control frames (consumer, clock) ----------------------------------------------------
 
@@ -293,13 +316,13 @@ class LiveSocket:
         self.seq += 1
         self.outlet.write(orjson.dumps({"type": kind, "seq": self.seq, "ts": now_ms(), **body}))
 
-    def send_prices(self, quotes: Mapping[str, Quote]) -> None:
-        rows = [{"symbol": s, "price": q.text, "price_ts": q.event_ts} for s, q in quotes.items()]
+    def send_prices(self, quotes: Iterable[tuple[str, Quote]]) -> None:
+        rows = [{"symbol": s, "price": q.text, "price_ts": q.event_ts} for s, q in quotes]
         if rows:
             self.send_frame("prices", prices=rows)
 
     def send_snapshot(self, positions: list[dict[str, Any]], totals: dict[str, Any], feed: dict[str, Any]) -> None:
-        self.dirty.clear()  # the snapshot carries the newest numbers
+        self.dirty = 0  # the snapshot carries the newest numbers
         self.send_frame("snapshot", positions=positions, totals=totals, feed=feed, pnl_fields=PNL_FIELDS)
 
     def feed_changed(self, state: dict[str, Any]) -> None:

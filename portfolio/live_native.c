@@ -1,18 +1,22 @@
 /*
- * The live push's hot loop in C: a pnl frame's position entries and its totals delta, from the
- * same integers and by the same rules as the pure-Python `portfolio.live._frame_marks` (a property
- * test holds the two, and the REST API, to the same text). Built by `python -m portfolio.native`
- * (make does it); without a compiler the Python version runs instead.
+ * The live push's hot loop in C: a socket's positions packed in one array, marked at the newest
+ * quotes, written as a pnl frame's entries. Same integers, same rules and same text as the Python
+ * `portfolio.live.PyBook` (a property test holds both, and the REST API, to the digit). Built by
+ * `python -m portfolio.native` (make does it); without a compiler the Python book runs instead.
  *
- * frame(entries, last, symbols, quotes) -> (positions_json, newest_ts, delta) or None
- *   entries: dict symbol -> tuple (q, eq, c, ec, ac)   (quantity q*10^eq, cost c*10^ec, ac = |c|)
- *   last:    dict symbol -> tuple (u, E)               (unrealized u*10^E; absent while unpriced),
- *            updated here
- *   quotes:  dict symbol -> tuple (p, ep, text, event_ts)    (price p*10^ep, its text)
- *   symbols: the symbols that moved (those not in entries are skipped)
- *   delta:   the change of the summed unrealized PnL, in units of 1e-18
- * Returns None, having changed nothing, when a number does not fit 128-bit arithmetic or an
- * exponent is finer than 1e-18: the caller then runs the Python version, exact for any size.
+ * Why C and why one array: at the design load a web process marks ~500,000 positions a second
+ * across thousands of books. As Python objects (a dict, a tuple and five ints per position) a frame's
+ * marks are cache misses first; packed, a book is a few contiguous kilobytes.
+ *
+ * Book(rows)  rows: [(id, symbol, q, eq, c, ec), ...] sorted by id: quantity q*10^eq, cost c*10^ec,
+ *             both 64-bit, exponents in [-18, 20]; anything else raises OverflowError (the caller
+ *             keeps a Python book).
+ * Book.marks(mask, quotes) -> (entries_json, newest_ts, d_unrealized, d_invested, d_cost, newly_priced)
+ *             Marks the positions whose symbol id is a bit of `mask` at quotes[id] = (digits,
+ *             exponent, text, event_ts); the deltas of the totals are in units of 1e-18. Raises
+ *             Wide (changing nothing) when a quote or a result does not fit: the caller moves the
+ *             book to Python (Book.state()) and marks it there.
+ * min_ts(mask, quotes) -> the smallest event_ts among the quotes of the mask's ids.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -20,19 +24,26 @@
 #include <string.h>
 
 typedef __int128 i128;
-
 #define TOTAL_EXP (-18)
+#define MIN_EXP (-18)
+#define MAX_EXP 20
 static const i128 I128_MAX = (i128)(((unsigned __int128)1 << 127) - 1);
 static i128 POW10[39];
+static PyObject *Wide;
 
 typedef struct {
-    PyObject *symbol;
+    int32_t id;
+    int8_t eq, ec, E, priced;
+    int64_t q, c, ac;
     i128 u;
-    int E;
-    const char *sym, *text;
-    Py_ssize_t sym_len, text_len;
-    i128 pct;
-} Mark;
+} Pos;
+
+typedef struct {
+    PyObject_HEAD
+    Py_ssize_t n;
+    Pos *pos;
+    PyObject **symbols;
+} Book;
 
 static int mul_ok(i128 a, i128 b, i128 *out) {
     if (a == 0 || b == 0) { *out = 0; return 1; }
@@ -57,29 +68,33 @@ static int as_i64(PyObject *o, long long *out) {
 
 static i128 div_half_even(i128 n, i128 d) { /* d > 0 */
     i128 q = n / d, r = n % d;
-    if (r < 0) { q -= 1; r += d; } /* floor division, 0 <= r < d */
+    if (r < 0) { q -= 1; r += d; }
     i128 twice = 2 * r;
     if (twice > d || (twice == d && (q & 1))) q += 1;
     return q;
 }
 
-/* Writes value*10^-places as decimal_str does: plain, no trailing zeros. Returns bytes written. */
+static PyObject *long_from_i128(i128 v) {
+    if (v >= LLONG_MIN && v <= LLONG_MAX) return PyLong_FromLongLong((long long)v);
+    unsigned char bytes[16];
+    for (int b = 0; b < 16; b++) { bytes[b] = (unsigned char)(v & 0xff); v >>= 8; }
+    return _PyLong_FromByteArray(bytes, 16, 1, 1);
+}
+
+/* value*10^-places as decimal_str writes it: plain, no trailing zeros. Returns bytes written. */
 static int write_scaled(char *out, i128 value, int places) {
-    char digits[64];
+    char digits[80];
     int n = 0, len = 0;
     int negative = value < 0;
     unsigned __int128 v = negative ? (unsigned __int128)(-(value + 1)) + 1 : (unsigned __int128)value;
     if (v == 0) { out[0] = '0'; return 1; }
     while (v) { digits[n++] = (char)('0' + (int)(v % 10)); v /= 10; }
-    /* digits[] is little-endian. Pad with zeros up to places + 1 digits. */
     while (places > 0 && n < places + 1) digits[n++] = '0';
-    int frac_end = 0; /* index (little-endian) of the first fractional digit kept */
-    if (places > 0) {
-        while (frac_end < places && digits[frac_end] == '0') frac_end++;
-    }
+    int frac_end = 0;
+    if (places > 0) while (frac_end < places && digits[frac_end] == '0') frac_end++;
     if (negative) out[len++] = '-';
     for (int i = n - 1; i >= (places > 0 ? places : 0); i--) out[len++] = digits[i];
-    for (int i = 0; i < -places; i++) out[len++] = '0'; /* places < 0: whole multiples of 10 */
+    for (int i = 0; i < -places; i++) out[len++] = '0';
     if (places > 0 && frac_end < places) {
         out[len++] = '.';
         for (int i = places - 1; i >= frac_end; i--) out[len++] = digits[i];
@@ -87,167 +102,250 @@ static int write_scaled(char *out, i128 value, int places) {
     return len;
 }
 
-static PyObject *frame(PyObject *self, PyObject *args) {
-    PyObject *entries, *last, *symbols, *quotes;
-    if (!PyArg_ParseTuple(args, "O!O!OO!", &PyDict_Type, &entries, &PyDict_Type, &last, &symbols, &PyDict_Type,
-                          &quotes))
+/* The mask's bits as little-endian bytes, enough for ids up to max_id. */
+static unsigned char *mask_bytes(PyObject *mask, int32_t max_id, Py_ssize_t *size) {
+    *size = max_id / 8 + 1;
+    unsigned char *bits = PyMem_Calloc(*size + 1, 1);
+    if (!bits) { PyErr_NoMemory(); return NULL; }
+    PyObject *low = NULL;
+    /* Only the low bits matter: mask & ((1 << (8*size)) - 1), so a larger mask cannot overflow. */
+    PyObject *limit = PyLong_FromSsize_t(8 * *size);
+    PyObject *one = PyLong_FromLong(1);
+    PyObject *top = (limit && one) ? PyNumber_Lshift(one, limit) : NULL;
+    PyObject *all = top ? PyNumber_Subtract(top, one) : NULL;
+    low = all ? PyNumber_And(mask, all) : NULL;
+    Py_XDECREF(limit); Py_XDECREF(one); Py_XDECREF(top); Py_XDECREF(all);
+    if (!low || _PyLong_AsByteArray((PyLongObject *)low, bits, *size, 1, 0) < 0) {
+        Py_XDECREF(low);
+        PyMem_Free(bits);
         return NULL;
-    PyObject *iter = PyObject_GetIter(symbols);
-    if (!iter) return NULL;
-    Py_ssize_t cap = 16, count = 0;
-    Mark *marks = PyMem_Malloc(sizeof(Mark) * cap);
-    if (!marks) { Py_DECREF(iter); return PyErr_NoMemory(); }
+    }
+    Py_DECREF(low);
+    return bits;
+}
+
+#define BIT(bits, id) ((bits)[(id) >> 3] & (1u << ((id) & 7)))
+
+static void Book_dealloc(Book *self) {
+    for (Py_ssize_t i = 0; i < self->n; i++) Py_XDECREF(self->symbols[i]);
+    PyMem_Free(self->pos);
+    PyMem_Free(self->symbols);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyObject *Book_new(PyTypeObject *type, PyObject *args, PyObject *kwds) {
+    PyObject *rows;
+    if (!PyArg_ParseTuple(args, "O!", &PyList_Type, &rows)) return NULL;
+    Py_ssize_t n = PyList_GET_SIZE(rows);
+    Book *self = (Book *)type->tp_alloc(type, 0);
+    if (!self) return NULL;
+    self->pos = PyMem_Calloc(n ? n : 1, sizeof(Pos));
+    self->symbols = PyMem_Calloc(n ? n : 1, sizeof(PyObject *));
+    if (!self->pos || !self->symbols) { Py_DECREF(self); return PyErr_NoMemory(); }
+    int32_t previous = -1;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *row = PyList_GET_ITEM(rows, i);
+        long long id, q, eq, c, ec;
+        if (!PyTuple_Check(row) || PyTuple_GET_SIZE(row) != 6 || !PyUnicode_Check(PyTuple_GET_ITEM(row, 1))) {
+            Py_DECREF(self);
+            PyErr_SetString(PyExc_TypeError, "rows are (id, symbol, q, eq, c, ec)");
+            return NULL;
+        }
+        if (!as_i64(PyTuple_GET_ITEM(row, 0), &id) || !as_i64(PyTuple_GET_ITEM(row, 2), &q)
+            || !as_i64(PyTuple_GET_ITEM(row, 3), &eq) || !as_i64(PyTuple_GET_ITEM(row, 4), &c)
+            || !as_i64(PyTuple_GET_ITEM(row, 5), &ec) || id <= previous || id > INT32_MAX || eq < MIN_EXP
+            || eq > MAX_EXP || ec < MIN_EXP || ec > MAX_EXP || c == LLONG_MIN) {
+            Py_DECREF(self);
+            PyErr_SetString(PyExc_OverflowError, "a position that does not fit the native book");
+            return NULL;
+        }
+        Pos *p = &self->pos[i];
+        p->id = (int32_t)id;
+        p->q = q;
+        p->eq = (int8_t)eq;
+        p->c = c;
+        p->ec = (int8_t)ec;
+        p->ac = c < 0 ? -c : c;
+        PyObject *symbol = PyTuple_GET_ITEM(row, 1);
+        Py_INCREF(symbol);
+        self->symbols[i] = symbol;
+        self->n = i + 1;
+        previous = (int32_t)id;
+    }
+    return (PyObject *)self;
+}
+
+typedef struct { i128 u, pct; int E; } Mark;
+
+static PyObject *Book_marks(Book *self, PyObject *args) {
+    PyObject *mask, *quotes;
+    if (!PyArg_ParseTuple(args, "O!O!", &PyLong_Type, &mask, &PyList_Type, &quotes)) return NULL;
+    if (self->n == 0) return Py_BuildValue("(sLiiii)", "", 0LL, 0, 0, 0, 0);
+    Py_ssize_t size;
+    unsigned char *bits = mask_bytes(mask, self->pos[self->n - 1].id, &size);
+    if (!bits) return NULL;
+    Mark *marks = PyMem_Malloc(sizeof(Mark) * self->n);
+    if (!marks) { PyMem_Free(bits); return PyErr_NoMemory(); }
     long long newest = 0;
-    i128 delta = 0;
-    int fits = 1;
-    PyObject *symbol;
-    while (fits && (symbol = PyIter_Next(iter))) {
-        PyObject *entry = PyDict_GetItemWithError(entries, symbol);
-        if (!entry) {
-            Py_DECREF(symbol);
-            if (PyErr_Occurred()) goto fail;
-            continue;
-        }
-        PyObject *quote = PyDict_GetItemWithError(quotes, symbol);
-        if (!quote || !PyTuple_Check(entry) || PyTuple_GET_SIZE(entry) != 5 || !PyTuple_Check(quote)
-            || PyTuple_GET_SIZE(quote) != 4) {
-            Py_DECREF(symbol);
-            if (PyErr_Occurred()) goto fail;
-            fits = 0;
-            break;
-        }
-        long long q, eq, c, ec, ac, p, ep, ts;
-        if (!as_i64(PyTuple_GET_ITEM(entry, 0), &q) || !as_i64(PyTuple_GET_ITEM(entry, 1), &eq)
-            || !as_i64(PyTuple_GET_ITEM(entry, 2), &c) || !as_i64(PyTuple_GET_ITEM(entry, 3), &ec)
-            || !as_i64(PyTuple_GET_ITEM(entry, 4), &ac) || !as_i64(PyTuple_GET_ITEM(quote, 0), &p)
-            || !as_i64(PyTuple_GET_ITEM(quote, 1), &ep) || !as_i64(PyTuple_GET_ITEM(quote, 3), &ts)) {
-            Py_DECREF(symbol);
-            fits = 0;
-            break;
-        }
-        long long mexp = eq + ep;
-        i128 u, product, scaled;
+    i128 d_unrealized = 0, d_invested = 0, d_cost = 0;
+    Py_ssize_t out_size = 0, count = 0;
+    Py_ssize_t n_quotes = PyList_GET_SIZE(quotes);
+    for (Py_ssize_t i = 0; i < self->n; i++) {
+        Pos *p = &self->pos[i];
+        marks[i].E = -128; /* not marked */
+        if (!BIT(bits, p->id) || p->id >= n_quotes) continue;
+        PyObject *quote = PyList_GET_ITEM(quotes, p->id);
+        if (quote == Py_None) continue;
+        long long digits, ep, ts;
+        if (!PyTuple_Check(quote) || PyTuple_GET_SIZE(quote) != 4 || !as_i64(PyTuple_GET_ITEM(quote, 0), &digits)
+            || !as_i64(PyTuple_GET_ITEM(quote, 1), &ep) || !as_i64(PyTuple_GET_ITEM(quote, 3), &ts) || ep < MIN_EXP
+            || ep > MAX_EXP)
+            goto wide;
+        long long mexp = p->eq + ep;
+        i128 product, scaled, u;
         int E;
-        if (!mul_ok((i128)q, (i128)p, &product)) { fits = 0; Py_DECREF(symbol); break; }
-        if (mexp <= ec) {
+        if (!mul_ok((i128)p->q, (i128)digits, &product)) goto wide;
+        if (mexp <= p->ec) {
             E = (int)mexp;
-            if (!scale_ok((i128)c, (int)(ec - mexp), &scaled)) { fits = 0; Py_DECREF(symbol); break; }
+            if (!scale_ok((i128)p->c, (int)(p->ec - mexp), &scaled)) goto wide;
             u = product - scaled;
         } else {
-            E = (int)ec;
-            if (!scale_ok(product, (int)(mexp - ec), &scaled)) { fits = 0; Py_DECREF(symbol); break; }
-            u = scaled - (i128)c;
+            E = p->ec;
+            if (!scale_ok(product, (int)(mexp - p->ec), &scaled)) goto wide;
+            u = scaled - (i128)p->c;
         }
-        if (E < TOTAL_EXP || E > 20) { fits = 0; Py_DECREF(symbol); break; }
-        /* The totals delta, in 1e-18: + new - old. */
+        if (E < TOTAL_EXP || E > MAX_EXP) goto wide;
         i128 now18, before18 = 0;
-        if (!scale_ok(u, E - TOTAL_EXP, &now18)) { fits = 0; Py_DECREF(symbol); break; }
-        PyObject *before = PyDict_GetItemWithError(last, symbol);
-        if (!before && PyErr_Occurred()) { Py_DECREF(symbol); goto fail; }
-        if (before) {
-            long long b, bexp;
-            if (!PyTuple_Check(before) || PyTuple_GET_SIZE(before) != 2 || !as_i64(PyTuple_GET_ITEM(before, 0), &b)
-                || !as_i64(PyTuple_GET_ITEM(before, 1), &bexp) || bexp < TOTAL_EXP
-                || !scale_ok((i128)b, (int)(bexp - TOTAL_EXP), &before18)) {
-                fits = 0; Py_DECREF(symbol); break;
-            }
-        }
-        delta += now18 - before18;
-        /* unrealized / |cost| x 100, in 1e-4, half-even */
+        if (!scale_ok(u, E - TOTAL_EXP, &now18)) goto wide;
+        if (p->priced && !scale_ok(p->u, p->E - TOTAL_EXP, &before18)) goto wide;
         i128 pct = 0;
-        if (ac) {
-            long long k = (long long)E - ec + 6;
-            i128 num = u, den = (i128)ac;
-            if (k >= 0) { if (!scale_ok(u, (int)k, &num)) { fits = 0; Py_DECREF(symbol); break; } }
-            else if (!scale_ok((i128)ac, (int)-k, &den)) { fits = 0; Py_DECREF(symbol); break; }
+        if (p->ac) {
+            int k = E - p->ec + 6;
+            i128 num = u, den = (i128)p->ac;
+            if (k >= 0) { if (!scale_ok(u, k, &num)) goto wide; }
+            else if (!scale_ok((i128)p->ac, -k, &den)) goto wide;
             pct = div_half_even(num, den);
         }
-        if (count == cap) {
-            cap *= 2;
-            Mark *grown = PyMem_Realloc(marks, sizeof(Mark) * cap);
-            if (!grown) { Py_DECREF(symbol); PyErr_NoMemory(); goto fail; }
-            marks = grown;
+        if (!p->priced) {
+            i128 invested, cost;
+            if (!scale_ok((i128)p->ac, p->ec - TOTAL_EXP, &invested) || !scale_ok((i128)p->c, p->ec - TOTAL_EXP, &cost))
+                goto wide;
+            d_invested += invested;
+            d_cost += cost;
         }
-        Mark *m = &marks[count++];
-        m->symbol = symbol;
-        m->u = u;
-        m->E = E;
-        m->pct = pct;
-        m->sym = PyUnicode_AsUTF8AndSize(symbol, &m->sym_len);
-        m->text = PyUnicode_AsUTF8AndSize(PyTuple_GET_ITEM(quote, 2), &m->text_len);
-        Py_DECREF(symbol); /* `symbols` keeps the symbol (and its UTF-8) alive during the call */
-        if (!m->sym || !m->text) goto fail;
+        d_unrealized += now18 - before18;
+        marks[i].u = u;
+        marks[i].E = E;
+        marks[i].pct = pct;
         if (ts > newest) newest = ts;
+        Py_ssize_t sym_len, text_len;
+        if (!PyUnicode_AsUTF8AndSize(self->symbols[i], &sym_len)
+            || !PyUnicode_AsUTF8AndSize(PyTuple_GET_ITEM(quote, 2), &text_len))
+            goto fail;
+        out_size += sym_len + text_len + 2 * 84 + 16;
+        count++;
     }
-    if (PyErr_Occurred()) goto fail;
-    Py_DECREF(iter);
-    iter = NULL;
-    if (!fits) {
-        PyMem_Free(marks);
-        Py_RETURN_NONE;
-    }
-    /* Everything fits: write the JSON and commit the new values. */
-    Py_ssize_t size = 2;
-    for (Py_ssize_t i = 0; i < count; i++) size += marks[i].sym_len + marks[i].text_len + 2 * 48 + 16;
-    char *buffer = PyMem_Malloc(size);
-    if (!buffer) { PyMem_Free(marks); return PyErr_NoMemory(); }
-    Py_ssize_t len = 0;
-    for (Py_ssize_t i = 0; i < count; i++) {
+    char *buffer = PyMem_Malloc(out_size + 1);
+    if (!buffer) { PyErr_NoMemory(); goto fail; }
+    Py_ssize_t len = 0, written = 0, newly = 0;
+    for (Py_ssize_t i = 0; i < self->n; i++) {
         Mark *m = &marks[i];
-        if (i) buffer[len++] = ',';
+        if (m->E == -128) continue;
+        Pos *p = &self->pos[i];
+        Py_ssize_t sym_len, text_len;
+        const char *sym = PyUnicode_AsUTF8AndSize(self->symbols[i], &sym_len);
+        const char *text = PyUnicode_AsUTF8AndSize(PyTuple_GET_ITEM(PyList_GET_ITEM(quotes, p->id), 2), &text_len);
+        if (written++) buffer[len++] = ',';
         buffer[len++] = '['; buffer[len++] = '"';
-        memcpy(buffer + len, m->sym, m->sym_len); len += m->sym_len;
+        memcpy(buffer + len, sym, sym_len); len += sym_len;
         memcpy(buffer + len, "\",\"", 3); len += 3;
-        memcpy(buffer + len, m->text, m->text_len); len += m->text_len;
+        memcpy(buffer + len, text, text_len); len += text_len;
         memcpy(buffer + len, "\",\"", 3); len += 3;
         len += write_scaled(buffer + len, m->u, -m->E);
         memcpy(buffer + len, "\",\"", 3); len += 3;
         len += write_scaled(buffer + len, m->pct, 4);
         buffer[len++] = '"'; buffer[len++] = ']';
+        p->u = m->u; /* commit */
+        p->E = (int8_t)m->E;
+        newly += !p->priced;
+        p->priced = 1;
     }
     PyObject *text = PyUnicode_DecodeASCII(buffer, len, NULL);
     PyMem_Free(buffer);
-    if (!text) { PyMem_Free(marks); return NULL; }
-    for (Py_ssize_t i = 0; i < count; i++) {
-        Mark *m = &marks[i];
-        PyObject *u, *E;
-        if (m->u >= LLONG_MIN && m->u <= LLONG_MAX) u = PyLong_FromLongLong((long long)m->u);
-        else {
-            unsigned char bytes[16];
-            i128 v = m->u;
-            for (int b = 0; b < 16; b++) { bytes[b] = (unsigned char)(v & 0xff); v >>= 8; }
-            u = _PyLong_FromByteArray(bytes, 16, 1, 1);
-        }
-        E = PyLong_FromLong(m->E);
-        PyObject *pair = (u && E) ? PyTuple_Pack(2, u, E) : NULL;
-        Py_XDECREF(u);
-        Py_XDECREF(E);
-        if (!pair || PyDict_SetItem(last, m->symbol, pair) < 0) {
-            Py_XDECREF(pair);
-            Py_DECREF(text);
-            PyMem_Free(marks);
-            return NULL;
-        }
-        Py_DECREF(pair);
-    }
     PyMem_Free(marks);
-    PyObject *delta_obj;
-    {
-        unsigned char bytes[16];
-        i128 v = delta;
-        for (int b = 0; b < 16; b++) { bytes[b] = (unsigned char)(v & 0xff); v >>= 8; }
-        delta_obj = _PyLong_FromByteArray(bytes, 16, 1, 1);
-    }
-    if (!delta_obj) { Py_DECREF(text); return NULL; }
-    return Py_BuildValue("(NLN)", text, newest, delta_obj);
+    PyMem_Free(bits);
+    if (!text) return NULL;
+    return Py_BuildValue("(NLNNNn)", text, newest, long_from_i128(d_unrealized), long_from_i128(d_invested),
+                         long_from_i128(d_cost), newly);
+wide:
+    PyMem_Free(marks);
+    PyMem_Free(bits);
+    PyErr_SetString(Wide, "a number past the native book's range");
+    return NULL;
 fail:
-    Py_XDECREF(iter);
     PyMem_Free(marks);
+    PyMem_Free(bits);
     return NULL;
 }
 
+static PyObject *Book_state(Book *self, PyObject *unused) {
+    PyObject *rows = PyList_New(self->n);
+    if (!rows) return NULL;
+    for (Py_ssize_t i = 0; i < self->n; i++) {
+        Pos *p = &self->pos[i];
+        PyObject *u = p->priced ? long_from_i128(p->u) : (Py_INCREF(Py_None), Py_None);
+        if (!u) { Py_DECREF(rows); return NULL; }
+        PyObject *row = Py_BuildValue("(iOLiLiNi)", p->id, self->symbols[i], (long long)p->q, (int)p->eq,
+                                      (long long)p->c, (int)p->ec, u, (int)p->E);
+        if (!row) { Py_DECREF(rows); return NULL; }
+        PyList_SET_ITEM(rows, i, row);
+    }
+    return rows;
+}
+
+static PyObject *min_ts(PyObject *module, PyObject *args) {
+    PyObject *mask, *quotes;
+    if (!PyArg_ParseTuple(args, "O!O!", &PyLong_Type, &mask, &PyList_Type, &quotes)) return NULL;
+    Py_ssize_t n_quotes = PyList_GET_SIZE(quotes), size;
+    if (n_quotes == 0) return PyLong_FromLong(0);
+    unsigned char *bits = mask_bytes(mask, (int32_t)(n_quotes - 1), &size);
+    if (!bits) return NULL;
+    long long best = 0;
+    for (Py_ssize_t byte = 0; byte < size; byte++) {
+        if (!bits[byte]) continue;
+        for (int bit = 0; bit < 8; bit++) {
+            Py_ssize_t id = byte * 8 + bit;
+            if (!(bits[byte] & (1u << bit)) || id >= n_quotes) continue;
+            PyObject *quote = PyList_GET_ITEM(quotes, id);
+            long long ts;
+            if (quote == Py_None || !PyTuple_Check(quote) || PyTuple_GET_SIZE(quote) != 4
+                || !as_i64(PyTuple_GET_ITEM(quote, 3), &ts))
+                continue;
+            if (!best || ts < best) best = ts;
+        }
+    }
+    PyMem_Free(bits);
+    return PyLong_FromLongLong(best);
+}
+
+static PyMethodDef Book_methods[] = {
+    {"marks", (PyCFunction)Book_marks, METH_VARARGS, "Mark the mask's positions; the frame's entries and deltas."},
+    {"state", (PyCFunction)Book_state, METH_NOARGS, "Every position as (id, symbol, q, eq, c, ec, u, E)."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject BookType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "portfolio._live_native.Book",
+    .tp_basicsize = sizeof(Book),
+    .tp_dealloc = (destructor)Book_dealloc,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "A socket's positions, packed, marked in C.",
+    .tp_methods = Book_methods,
+    .tp_new = Book_new,
+};
+
 static PyMethodDef methods[] = {
-    {"frame", frame, METH_VARARGS, "The position entries of a pnl frame and its totals delta (or None)."},
+    {"min_ts", min_ts, METH_VARARGS, "The smallest event_ts among the quotes of the mask's ids."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -256,5 +354,14 @@ static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_live_native", NULL,
 PyMODINIT_FUNC PyInit__live_native(void) {
     POW10[0] = 1;
     for (int i = 1; i < 39; i++) POW10[i] = POW10[i - 1] * 10;
-    return PyModule_Create(&module);
+    if (PyType_Ready(&BookType) < 0) return NULL;
+    PyObject *m = PyModule_Create(&module);
+    if (!m) return NULL;
+    Wide = PyErr_NewException("portfolio._live_native.Wide", PyExc_ArithmeticError, NULL);
+    Py_INCREF(&BookType);
+    if (!Wide || PyModule_AddObject(m, "Book", (PyObject *)&BookType) < 0 || PyModule_AddObject(m, "Wide", Wide) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
 }

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any, NamedTuple
 
+import orjson
+
 from tradingsite.lib.numbers import decimal_str
 
 # Prices are kept to 18 decimal places, the scale of every price column (Binance sends at most 8):
@@ -70,7 +72,7 @@ class Batch:
 
     @classmethod
     def from_json(cls, raw: str | bytes) -> Batch:
-        body = json.loads(raw)
+        body = orjson.loads(raw)
         ticks = tuple(Tick.from_dict(t) for t in body["ticks"])
         return cls(str(body["source"]), int(body["flushed_ts"]), ticks)
 
@@ -112,9 +114,9 @@ class Quote(NamedTuple):
 
     @classmethod
     def of(cls, tick: Tick) -> Quote:
-        sign, digits, exponent = tick.price.as_tuple()
-        number = int("".join(map(str, digits)))
-        while number and number % 10 == 0:
-            number //= 10
-            exponent += 1  # type: ignore[operator]
-        return cls(-number if sign else number, int(exponent), decimal_str(tick.price), tick.event_ts)
+        text = decimal_str(tick.price)  # plain, no trailing zeros: its digits are the quote's
+        whole, _, fraction = text.partition(".")
+        if fraction:
+            return cls(int(whole + fraction), -len(fraction), text, tick.event_ts)
+        stripped = whole.rstrip("0")  # prices are positive: a whole number like 67000 is 67·10³
+        return cls(int(stripped), len(whole) - len(stripped), text, tick.event_ts)

@@ -1,11 +1,13 @@
 """One price hub per web process: the process's only price subscription and its live-push fan-out.
 
-It keeps the latest tick per symbol, and per changed symbol a `Quote` (the price as an integer and as
-text) made once per batch for every socket. It is the only owner of the symbol ↔ listener mapping
-(`track`, `forget`). Per batch it runs one fan-out pass: each tracked listener learns which of its
-symbols moved, and each listener that is due and writable builds and writes its frame right there —
-no task per socket. Listeners not yet due, or whose connection is not draining, stay pending and are
-served by the next pass (the next batch, or a timer within PUMP_SECONDS), with the newest numbers.
+It keeps the latest tick per symbol, gives every symbol a small integer id, and per changed symbol
+makes a `Quote` (the price as an integer and as text) once per batch for every socket. It is the only
+owner of the symbol ↔ listener mapping (`track`, `forget`): a listener is tracked under a bit mask
+of symbol ids. Per batch it runs one fan-out pass: each tracked listener learns which of its symbols
+moved (one integer AND), and each listener that is due and writable builds and writes its frame right
+there — no task per socket. Listeners not yet due, or whose connection is not draining, stay pending
+and are served by the next pass (the next batch, or a timer within PUMP_SECONDS), with the newest
+numbers.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
+from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import Any, Protocol
 
 from django.conf import settings
@@ -30,11 +32,11 @@ PUMP_SECONDS = 0.05
 
 
 class PriceListener(Protocol):
-    def prices_changed(self, symbols: set[str], quotes: Mapping[str, Quote], /) -> None: ...
+    def prices_changed(self, moved: int, quotes: list[Quote | None], /) -> None: ...
 
     def ready(self, now: float, /) -> bool: ...
 
-    def flush(self, now: float, quotes: Mapping[str, Quote], /) -> None: ...
+    def flush(self, now: float, quotes: list[Quote | None], /) -> None: ...
 
     def feed_changed(self, state: dict[str, Any], /) -> None: ...
 
@@ -42,10 +44,13 @@ class PriceListener(Protocol):
 class PriceHub:
     def __init__(self) -> None:
         self.prices: dict[str, Tick] = {}
-        self.quotes: dict[str, Quote] = {}
+        self.symbol_ids: dict[str, int] = {}
+        self.quotes: list[Quote | None] = []  # by symbol id
         self.status: FeedStatus | None = None
-        self._tracked: dict[PriceListener, frozenset[str]] = {}
+        self._tracked: dict[PriceListener, int] = {}  # listener -> mask of symbol ids
         self._pending: set[PriceListener] = set()
+        self._incoming: dict[str, Tick] = {}  # ticks received, not yet fanned out (latest wins)
+        self._fan_out_scheduled = False
         self._pump_timer: asyncio.TimerHandle | None = None
         self._feed_state: str | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -67,6 +72,7 @@ class PriceHub:
         self._loop = loop
         self._stop = asyncio.Event()
         self.prices.clear()
+        self.symbol_ids.clear()
         self.quotes.clear()
         self._tracked.clear()
         self._pending.clear()
@@ -93,11 +99,18 @@ class PriceHub:
         self._loop = None
 
     async def _listen(self) -> None:
+        loop = asyncio.get_running_loop()
         async for batch in get_bus().subscribe(self._stop):
             try:
-                self.apply(batch)
+                self._receive(batch)
             except Exception:
-                logger.exception("price batch could not be applied")
+                logger.exception("price batch could not be read")
+            if not self._fan_out_scheduled:
+                # The fan-out runs at the loop's next turn: batches that arrived meanwhile (the
+                # subscription hands over every waiting one at once) merge into one pass, latest tick
+                # per symbol. A busy process serves fewer, fresher passes; it never falls behind.
+                self._fan_out_scheduled = True
+                loop.call_soon(self._fan_out)
 
     async def _clock(self) -> None:
         """The feed's state (a quiet feed sends no batch to say so), and the timed work of the
@@ -132,9 +145,27 @@ class PriceHub:
 
     # --- listeners ----------------------------------------------------------------------------
 
-    def track(self, listener: PriceListener, symbols: Iterable[str]) -> None:
+    def symbol_id(self, symbol: str) -> int:
+        """The symbol's id in this process (given on first use, never reused)."""
+        found = self.symbol_ids.get(symbol)
+        if found is None:
+            found = self.symbol_ids[symbol] = len(self.quotes)
+            self.quotes.append(None)
+            tick = self.prices.get(symbol)
+            if tick is not None:
+                self.quotes[found] = Quote.of(tick)
+        return found
+
+    def mask(self, symbols: Iterable[str]) -> int:
+        return sum(1 << self.symbol_id(s) for s in set(symbols))
+
+    def quote(self, symbol: str) -> Quote | None:
+        found = self.symbol_ids.get(symbol)
+        return None if found is None else self.quotes[found]
+
+    def track(self, listener: PriceListener, mask: int) -> None:
         """From now on, `listener` hears of moves in exactly these symbols (replacing any earlier set)."""
-        self._tracked[listener] = frozenset(symbols)
+        self._tracked[listener] = mask
 
     def forget(self, listener: PriceListener) -> None:
         self._tracked.pop(listener, None)
@@ -163,19 +194,38 @@ class PriceHub:
     # --- the hot path -------------------------------------------------------------------------
 
     def apply(self, batch: Batch) -> None:
+        """One batch, fanned out at once."""
+        self._receive(batch)
+        self._fan_out()
+
+    def _receive(self, batch: Batch) -> None:
         self.status = FeedStatus(batch.source, batch.flushed_ts)
         if self._feed_state is not None and self._feed_state != self.status.state(batch.flushed_ts, 1):
             self._check_feed()  # back from stale, or another source: say so now, not a second later
-        changed = {tick.symbol for tick in batch.ticks if self._remember(tick)}
+        incoming = self._incoming
+        for tick in batch.ticks:
+            waiting = incoming.get(tick.symbol)
+            if waiting is None or waiting.event_ts <= tick.event_ts:
+                incoming[tick.symbol] = tick
         self.batches_applied += 1
-        if not changed:
+
+    def _fan_out(self) -> None:
+        self._fan_out_scheduled = False
+        ticks, self._incoming = self._incoming, {}
+        ids = self.symbol_ids
+        moved = 0
+        for symbol, tick in ticks.items():
+            if self._remember(tick) and symbol in ids:
+                moved |= 1 << ids[symbol]
+        if not moved:
             return
         quotes = self.quotes
-        for listener, symbols in self._tracked.items():
-            hit = changed & symbols  # one C-level intersection per socket
+        pending = self._pending
+        for listener, mask in self._tracked.items():
+            hit = moved & mask  # one integer AND per socket
             if hit:
                 listener.prices_changed(hit, quotes)
-                self._pending.add(listener)
+                pending.add(listener)
         self.pump()
 
     def pump(self) -> None:
@@ -203,11 +253,24 @@ class PriceHub:
         if current is not None and current.event_ts > tick.event_ts:
             return False  # never let an older tick overwrite a newer one
         self.prices[tick.symbol] = tick
-        self.quotes[tick.symbol] = Quote.of(tick)
+        found = self.symbol_ids.get(tick.symbol)
+        if found is not None:  # a symbol no socket ever asked about needs no quote
+            self.quotes[found] = Quote.of(tick)
         return True
 
 
 hub = PriceHub()
+
+
+def tune_garbage_collector() -> None:
+    """Everything loaded at start-up lives as long as the process: frozen out of the collector's way.
+    And collections are rarer: a web process holds a few hundred thousand long-lived objects for
+    its sockets, and with the default threshold (700 allocations) the fan-out's short-lived sets and
+    lists triggered collections that walked them all, a quarter of the process's CPU at the design
+    load (py-spy, bench/live.py)."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 20)
 
 
 async def _run_embedded_feeder() -> None:
@@ -242,10 +305,7 @@ class PriceHubMiddleware:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
-                # Everything loaded so far lives as long as the process: out of the garbage
-                # collector's way, so full collections only walk what the sockets create.
-                gc.collect()
-                gc.freeze()
+                tune_garbage_collector()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 await hub.stop()

@@ -63,8 +63,25 @@ def rest_view(held: list[Holding], marks: dict[str, D]) -> tuple[dict[str, dict]
     return positions, totals_payload(domain.totals(pairs), priced=len(pairs), positions=len(held))
 
 
-def quotes_at(marks: dict[str, D], at: int) -> dict[str, Quote]:
-    return {s: Quote.of(Tick(s, p, at, at)) for s, p in marks.items()}
+class Ids:
+    """Symbol ids and quotes by id, as the price hub keeps them."""
+
+    def __init__(self) -> None:
+        self.ids: dict[str, int] = {}
+
+    def __call__(self, symbol: str) -> int:
+        return self.ids.setdefault(symbol, len(self.ids) * 3 + 1)  # spread out, not from 0
+
+    def mask(self, symbols) -> int:
+        return sum(1 << self(s) for s in symbols)
+
+    def quotes(self, marks: dict[str, D], at: int) -> list[Quote | None]:
+        for symbol in marks:
+            self(symbol)
+        quotes: list[Quote | None] = [None] * (max(self.ids.values(), default=0) + 1)
+        for symbol, price in marks.items():
+            quotes[self(symbol)] = Quote.of(Tick(symbol, price, at, at))
+        return quotes
 
 
 @pytest.mark.parametrize("loop", ["c", "python"])
@@ -77,13 +94,16 @@ def quotes_at(marks: dict[str, D], at: int) -> dict[str, Quote]:
 def test_pnl_entries_and_totals_equal_the_rest_api_at_the_same_prices(loop, held, first, moves):
     """Both loops (C where built, and Python) against GET /positions and /portfolio, number for number,
     through several moves of several symbols at once."""
-    with patch.object(live, "_native_frame", live._native_frame if loop == "c" else None):
+    with patch.object(live, "NativeBook", live.NativeBook if loop == "c" else None):
+        ids = Ids()
+        for h in held:
+            ids(h.symbol)
         marks = {h.symbol: first[n] for n, h in enumerate(held) if n % 3 != 2}  # some stay unpriced
-        book = LiveBook(held, quotes_at(marks, 1))
+        book = LiveBook(held, ids, ids.quotes(marks, 1))
         for step, move in enumerate(moves, start=2):
             moved = {h.symbol: move[n] for n, h in enumerate(held) if (n + step) % 2}
             marks.update(moved)
-            text, newest = book.marks(set(moved), quotes_at(marks, step))
+            text, newest = book.marks(ids.mask(moved), ids.quotes(marks, step))
             positions, totals = rest_view(held, marks)
             entries = json.loads(f"[{text}]")
             assert sorted(e[0] for e in entries) == sorted(moved)
@@ -93,9 +113,21 @@ def test_pnl_entries_and_totals_equal_the_rest_api_at_the_same_prices(loop, held
             assert newest == (step if moved else 0)
 
 
-def test_the_c_loop_is_built_here():
-    """make builds it (python -m portfolio.native); the measured figures are the C loop's."""
-    assert live._native_frame is not None
+def test_the_c_book_is_built_here():
+    """make builds it (python -m portfolio.native); the measured figures are the C book's."""
+    assert live.NativeBook is not None
+
+
+def test_a_quote_past_64_bits_moves_a_c_book_to_python_without_losing_a_digit():
+    ids = Ids()
+    held = [Holding(1, "AUSDT", D("2"), D("20"), D(0), T0, D("10"))]
+    book = LiveBook(held, ids, ids.quotes({"AUSDT": D("11")}, 1))
+    assert isinstance(book.book, live.NativeBook)
+    wide = D("12.123456789012345678")  # 20 digits: past a 64-bit integer
+    text, _ = book.marks(ids.mask(["AUSDT"]), ids.quotes({"AUSDT": wide}, 2))
+    assert isinstance(book.book, live.PyBook)
+    assert json.loads(f"[{text}]") == [["AUSDT", "12.123456789012345678", "4.246913578024691356", "21.2346"]]
+    assert json.loads(book.totals_json())["total_unrealized_pnl"] == "4.246913578024691356"
 
 
 @given(st.integers(min_value=-(10**60), max_value=10**60), st.integers(min_value=0, max_value=40))
@@ -117,10 +149,10 @@ class Wire:
         self.frames.append(json.loads(payload))
 
 
-def live_socket(wire: Wire, held: list[Holding], quotes: dict, interval: float = 0.0) -> LiveSocket:
+def live_socket(wire: Wire, held: list[Holding], hub: PriceHub, interval: float = 0.0) -> LiveSocket:
     return LiveSocket(
         wire,
-        LiveBook(held, quotes),
+        LiveBook(held, hub.symbol_id, hub.quotes),
         user_id=1,
         connection_id="c",
         session_key="k",
@@ -143,9 +175,9 @@ async def test_one_pass_serves_every_due_socket_and_a_stuck_one_gets_the_newest_
     hub = PriceHub()
     fast, stuck, idle = Wire(), Wire(), Wire()
     held = [holding(1, "AUSDT", "2", "10"), holding(2, "BUSDT", "-1", "50")]
-    sockets = [live_socket(w, held, hub.quotes) for w in (fast, stuck, idle)]
+    sockets = [live_socket(w, held, hub) for w in (fast, stuck, idle)]
     for socket, wire in zip(sockets, (fast, stuck, idle), strict=True):
-        hub.track(socket, socket.symbols if wire is not idle else {"CUSDT"})
+        hub.track(socket, socket.mask if wire is not idle else hub.mask({"CUSDT"}))
     stuck.draining = False
     for step in range(1, 6):
         hub.apply(batch(1000 + step, AUSDT=f"1{step}", BUSDT=f"4{step}"))
@@ -165,8 +197,8 @@ async def test_a_socket_sends_at_most_once_per_interval_with_what_moved_meanwhil
     hub = PriceHub()
     wire = Wire()
     held = [holding(1, "AUSDT", "1", "10"), holding(2, "BUSDT", "1", "10")]
-    socket = live_socket(wire, held, hub.quotes, interval=0.2)
-    hub.track(socket, socket.symbols)
+    socket = live_socket(wire, held, hub, interval=0.2)
+    hub.track(socket, socket.mask)
     hub.apply(batch(1, AUSDT="11"))
     hub.apply(batch(2, BUSDT="12"))  # within the interval: conflated
     assert len(wire.frames) == 1
