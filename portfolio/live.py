@@ -41,7 +41,6 @@ __all__ = ["PNL_FIELDS", "AsgiOutlet", "LiveBook", "LiveSocket", "NativeBook", "
 # What each entry of a pnl frame's `positions` holds, in order (also sent in every snapshot).
 PNL_FIELDS = ("symbol", "current_price", "unrealized_pnl", "unrealized_pnl_percent")
 TOTAL_PLACES = 36  # totals: sums of quantity × price (each at most 18 + 18 places), exact
-NATIVE_TOTAL_PLACES = 18  # the C book's deltas
 _POW = [10**k for k in range(80)]
 _WIDE = Context(prec=80)  # normalize() rounds to its context's precision: wider than any column
 
@@ -68,20 +67,23 @@ def natural(value: Decimal) -> tuple[int, int]:
 
 
 class PyBook:
-    """The positions in Python: what the C book does, for any size of number."""
+    """The positions in Python: what the C book does, for any size of number. Totals in 10^-36."""
 
     def __init__(self, rows: Iterable[Row], last: dict[int, tuple[int, int]] | None = None):
         self.rows = [(i, s, q, eq, c, ec, abs(c)) for i, s, q, eq, c, ec in rows]
         self.last = last or {}  # id -> (u, E): the unrealized PnL u·10^E once priced
+        priced = [row for row in self.rows if row[0] in self.last]
+        self.invested = sum(_at(ac, ec) for _, _, _, _, _, ec, ac in priced)
+        self.cost = sum(_at(c, ec) for _, _, _, _, c, ec, _ in priced)
+        self.unrealized = sum(_at(*self.last[row[0]]) for row in priced)
 
     @classmethod
     def from_native(cls, state: list[tuple[int, str, int, int, int, int, int | None, int]]) -> PyBook:
         rows = [row[:6] for row in state]
         return cls(rows, {row[0]: (row[6], row[7]) for row in state if row[6] is not None})
 
-    def marks(self, mask: int, quotes: Quotes) -> tuple[str, int, int, int, int, int]:
-        """(entries, newest event time, Δ unrealized, Δ invested, Δ cost in 10^-36, newly priced)."""
-        pow10, parts, newest, d_unrealized, d_invested, d_cost, newly = _POW, [], 0, 0, 0, 0, 0
+    def marks(self, mask: int, quotes: Quotes) -> tuple[str, int]:
+        pow10, parts, newest = _POW, [], 0
         for symbol_id, symbol, q, eq, c, ec, ac in self.rows:
             quote = quotes[symbol_id] if mask >> symbol_id & 1 and symbol_id < len(quotes) else None
             if quote is None:
@@ -95,17 +97,26 @@ class PyBook:
                 exp, u = ec, q * p * pow10[mexp - ec] - c
             before = self.last.get(symbol_id)
             if before is None:
-                newly += 1
-                d_invested += _at(ac, ec)
-                d_cost += _at(c, ec)
+                self.invested += _at(ac, ec)
+                self.cost += _at(c, ec)
             self.last[symbol_id] = (u, exp)
-            d_unrealized += _at(u, exp) - (_at(*before) if before is not None else 0)
+            self.unrealized += _at(u, exp) - (_at(*before) if before is not None else 0)
             percent = 0
             if ac:
                 shift = exp - ec + 2 + PERCENT_PLACES
                 percent = div_half_even(u * pow10[shift], ac) if shift >= 0 else div_half_even(u, ac * pow10[-shift])
             parts.append(f'["{symbol}","{text}","{_text(u, -exp)}","{scaled_str(percent, PERCENT_PLACES)}"]')
-        return ",".join(parts), newest, d_unrealized, d_invested, d_cost, newly
+        return ",".join(parts), newest
+
+    def totals_json(self) -> str:
+        percent = percent_scaled(self.unrealized, self.invested) if self.invested else 0
+        return (
+            f'{{"total_invested":"{scaled_str(self.invested, TOTAL_PLACES)}",'
+            f'"total_market_value":"{scaled_str(self.unrealized + self.cost, TOTAL_PLACES)}",'
+            f'"total_unrealized_pnl":"{scaled_str(self.unrealized, TOTAL_PLACES)}",'
+            f'"total_pnl_percent":"{scaled_str(percent, 4)}",'
+            f'"positions":{len(self.rows)},"priced_positions":{len(self.last)}}}'
+        )
 
 
 def _at(units: int, exponent: int) -> int:
@@ -119,9 +130,9 @@ def _text(units: int, places: int) -> str:
 
 class LiveBook:
     """A user's open positions and their totals (the priced positions', as REST's), kept current by
-    the changed positions' deltas; the positions in C where they fit, else in Python."""
+    the changed positions' deltas: in C where every number fits 64 bits, else in Python."""
 
-    __slots__ = ("book", "cost", "invested", "mask", "positions", "priced", "symbols", "unrealized")
+    __slots__ = ("book", "mask", "symbols")
 
     def __init__(self, holdings: Iterable[Holding], symbol_id: Callable[[str], int], quotes: Quotes):
         rows: list[Row] = []
@@ -131,9 +142,7 @@ class LiveBook:
             rows.append((symbol_id(holding.symbol), holding.symbol, q, eq, c, ec))
         rows.sort()
         self.symbols = {row[1] for row in rows}
-        self.positions = len(rows)
         self.mask = sum(1 << row[0] for row in rows)
-        self.invested = self.cost = self.unrealized = self.priced = 0
         self.book: Any = PyBook(rows)
         if NativeBook is not None:
             with contextlib.suppress(OverflowError):  # a number past 64 bits: this book stays in Python
@@ -145,34 +154,22 @@ class LiveBook:
         pnl frame's `positions` entries (`["SYMBOL","price","unrealized_pnl","percent"],…`) and the
         newest event time among them."""
         mask &= self.mask
-        if not isinstance(self.book, PyBook):
-            try:
-                text, newest, du, di, dc, newly = self.book.marks(mask, quotes)
-            except Wide:
-                self.book = PyBook.from_native(self.book.state())  # once, for good
-            else:
-                scale = _POW[TOTAL_PLACES - NATIVE_TOTAL_PLACES]
-                self._add(du * scale, di * scale, dc * scale, newly)
-                return text, newest
-        text, newest, du, di, dc, newly = self.book.marks(mask, quotes)
-        self._add(du, di, dc, newly)
-        return text, newest
-
-    def _add(self, unrealized: int, invested: int, cost: int, newly: int) -> None:
-        self.unrealized += unrealized
-        self.invested += invested
-        self.cost += cost
-        self.priced += newly
+        try:
+            return self.book.marks(mask, quotes)  # type: ignore[no-any-return]
+        except Wide:
+            self._to_python()
+            return self.book.marks(mask, quotes)  # type: ignore[no-any-return]
 
     def totals_json(self) -> str:
-        percent = percent_scaled(self.unrealized, self.invested) if self.invested else 0
-        return (
-            f'{{"total_invested":"{scaled_str(self.invested, TOTAL_PLACES)}",'
-            f'"total_market_value":"{scaled_str(self.unrealized + self.cost, TOTAL_PLACES)}",'
-            f'"total_unrealized_pnl":"{scaled_str(self.unrealized, TOTAL_PLACES)}",'
-            f'"total_pnl_percent":"{scaled_str(percent, 4)}",'
-            f'"positions":{self.positions},"priced_positions":{self.priced}}}'
-        )
+        try:
+            return self.book.totals_json()  # type: ignore[no-any-return]
+        except Wide:
+            self._to_python()
+            return self.book.totals_json()  # type: ignore[no-any-return]
+
+    def _to_python(self) -> None:
+        """A number past the C book's range: this book moves to Python, once, for good."""
+        self.book = PyBook.from_native(self.book.state())
 
 
 class Outlet(Protocol):

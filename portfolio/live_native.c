@@ -11,11 +11,12 @@
  * Book(rows)  rows: [(id, symbol, q, eq, c, ec), ...] sorted by id: quantity q*10^eq, cost c*10^ec,
  *             both 64-bit, exponents in [-18, 20]; anything else raises OverflowError (the caller
  *             keeps a Python book).
- * Book.marks(mask, quotes) -> (entries_json, newest_ts, d_unrealized, d_invested, d_cost, newly_priced)
+ * Book.marks(mask, quotes) -> (entries_json, newest_ts)
  *             Marks the positions whose symbol id is a bit of `mask` at quotes[id] = (digits,
- *             exponent, text, event_ts); the deltas of the totals are in units of 1e-18. Raises
- *             Wide (changing nothing) when a quote or a result does not fit: the caller moves the
- *             book to Python (Book.state()) and marks it there.
+ *             exponent, text, event_ts) and updates the totals. Raises Wide (changing nothing) when a
+ *             quote or a result does not fit: the caller moves the book to Python (Book.state())
+ *             and marks it there.
+ * Book.totals_json() -> the pnl frame's totals object, as REST's GET /portfolio writes it.
  * min_ts(mask, quotes) -> the smallest event_ts among the quotes of the mask's ids.
  */
 #define PY_SSIZE_T_CLEAN
@@ -43,6 +44,8 @@ typedef struct {
     Py_ssize_t n;
     Pos *pos;
     PyObject **symbols;
+    i128 unrealized, invested, cost; /* totals of the priced positions, in 1e-18 */
+    Py_ssize_t priced;
 } Book;
 
 static int mul_ok(i128 a, i128 b, i128 *out) {
@@ -180,7 +183,7 @@ typedef struct { i128 u, pct; int E; } Mark;
 static PyObject *Book_marks(Book *self, PyObject *args) {
     PyObject *mask, *quotes;
     if (!PyArg_ParseTuple(args, "O!O!", &PyLong_Type, &mask, &PyList_Type, &quotes)) return NULL;
-    if (self->n == 0) return Py_BuildValue("(sLiiii)", "", 0LL, 0, 0, 0, 0);
+    if (self->n == 0) return Py_BuildValue("(sL)", "", 0LL);
     Py_ssize_t size;
     unsigned char *bits = mask_bytes(mask, self->pos[self->n - 1].id, &size);
     if (!bits) return NULL;
@@ -230,10 +233,11 @@ static PyObject *Book_marks(Book *self, PyObject *args) {
             i128 invested, cost;
             if (!scale_ok((i128)p->ac, p->ec - TOTAL_EXP, &invested) || !scale_ok((i128)p->c, p->ec - TOTAL_EXP, &cost))
                 goto wide;
-            d_invested += invested;
-            d_cost += cost;
+            if (__builtin_add_overflow(d_invested, invested, &d_invested)
+                || __builtin_add_overflow(d_cost, cost, &d_cost))
+                goto wide;
         }
-        d_unrealized += now18 - before18;
+        if (__builtin_add_overflow(d_unrealized, now18 - before18, &d_unrealized)) goto wide;
         marks[i].u = u;
         marks[i].E = E;
         marks[i].pct = pct;
@@ -245,6 +249,11 @@ static PyObject *Book_marks(Book *self, PyObject *args) {
         out_size += sym_len + text_len + 2 * 84 + 16;
         count++;
     }
+    i128 unrealized, invested, cost;
+    if (__builtin_add_overflow(self->unrealized, d_unrealized, &unrealized)
+        || __builtin_add_overflow(self->invested, d_invested, &invested)
+        || __builtin_add_overflow(self->cost, d_cost, &cost))
+        goto wide;
     char *buffer = PyMem_Malloc(out_size + 1);
     if (!buffer) { PyErr_NoMemory(); goto fail; }
     Py_ssize_t len = 0, written = 0, newly = 0;
@@ -270,13 +279,16 @@ static PyObject *Book_marks(Book *self, PyObject *args) {
         newly += !p->priced;
         p->priced = 1;
     }
+    self->unrealized = unrealized;
+    self->invested = invested;
+    self->cost = cost;
+    self->priced += newly;
     PyObject *text = PyUnicode_DecodeASCII(buffer, len, NULL);
     PyMem_Free(buffer);
     PyMem_Free(marks);
     PyMem_Free(bits);
     if (!text) return NULL;
-    return Py_BuildValue("(NLNNNn)", text, newest, long_from_i128(d_unrealized), long_from_i128(d_invested),
-                         long_from_i128(d_cost), newly);
+    return Py_BuildValue("(NL)", text, newest);
 wide:
     PyMem_Free(marks);
     PyMem_Free(bits);
@@ -286,6 +298,35 @@ fail:
     PyMem_Free(marks);
     PyMem_Free(bits);
     return NULL;
+}
+
+static PyObject *Book_totals_json(Book *self, PyObject *unused) {
+    i128 pct = 0;
+    if (self->invested) {
+        i128 num;
+        if (!scale_ok(self->unrealized, 6, &num)) {
+            PyErr_SetString(Wide, "totals past the native book's range");
+            return NULL;
+        }
+        pct = div_half_even(num, self->invested);
+    }
+    char buffer[400];
+    int len = 0;
+    len += sprintf(buffer + len, "{\"total_invested\":\"");
+    len += write_scaled(buffer + len, self->invested, -TOTAL_EXP);
+    len += sprintf(buffer + len, "\",\"total_market_value\":\"");
+    i128 market_value;
+    if (__builtin_add_overflow(self->unrealized, self->cost, &market_value)) {
+        PyErr_SetString(Wide, "totals past the native book's range");
+        return NULL;
+    }
+    len += write_scaled(buffer + len, market_value, -TOTAL_EXP);
+    len += sprintf(buffer + len, "\",\"total_unrealized_pnl\":\"");
+    len += write_scaled(buffer + len, self->unrealized, -TOTAL_EXP);
+    len += sprintf(buffer + len, "\",\"total_pnl_percent\":\"");
+    len += write_scaled(buffer + len, pct, 4);
+    len += sprintf(buffer + len, "\",\"positions\":%zd,\"priced_positions\":%zd}", self->n, self->priced);
+    return PyUnicode_DecodeASCII(buffer, len, NULL);
 }
 
 static PyObject *Book_state(Book *self, PyObject *unused) {
@@ -331,6 +372,7 @@ static PyObject *min_ts(PyObject *module, PyObject *args) {
 static PyMethodDef Book_methods[] = {
     {"marks", (PyCFunction)Book_marks, METH_VARARGS, "Mark the mask's positions; the frame's entries and deltas."},
     {"state", (PyCFunction)Book_state, METH_NOARGS, "Every position as (id, symbol, q, eq, c, ec, u, E)."},
+    {"totals_json", (PyCFunction)Book_totals_json, METH_NOARGS, "The totals object of a pnl frame."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -25,9 +25,13 @@ from pricefeed.domain import Batch, FeedStatus, Quote, Tick, now_ms
 
 logger = logging.getLogger(__name__)
 
-CLOCK_SECONDS = (
-    0.25  # the feed's state, heartbeats and session checks: a session that ends closes its sockets within ~0.3 s
-)
+# A socket whose next frame is due within this of a batch's pass sends in that pass: its frames go
+# out with prices just received, and its rate follows the batches (WS_PUSH_INTERVAL_MS of 200 and a
+# batch every 100 ms: every other batch). The timer between batches serves only sockets already
+# this late (a late feed, a connection that drained).
+BATCH_SLACK = 0.06
+# The feed's state, heartbeats and session checks: a session that ends closes its sockets within ~0.3 s.
+CLOCK_SECONDS = 0.25
 PUMP_SECONDS = 0.05
 
 
@@ -226,20 +230,21 @@ class PriceHub:
             if hit:
                 listener.prices_changed(hit, quotes)
                 pending.add(listener)
-        self.pump()
+        self.pump(slack=BATCH_SLACK)
 
-    def pump(self) -> None:
-        """The fan-out pass: every pending listener that is due and writable sends its frame now."""
+    def pump(self, slack: float = -PUMP_SECONDS) -> None:
+        """The fan-out pass: every pending listener that is due (within `slack`) and writable sends its
+        frame now."""
         self._pump_timer = None
         if not self._pending:
             return
         loop = asyncio.get_running_loop()
-        now, quotes = loop.time(), self.quotes
+        now, quotes = loop.time() + slack, self.quotes
         served = []
         for listener in self._pending:
             if listener.ready(now):
                 try:
-                    listener.flush(now, quotes)
+                    listener.flush(now - slack, quotes)
                 except Exception:
                     logger.exception("a socket's frame could not be sent")
                 served.append(listener)
