@@ -111,6 +111,7 @@ async def _clients(urls: list[str], tokens: list[str], report: Any, stop: Any, c
     import gc
 
     from websockets.asyncio.client import connect
+    from websockets.exceptions import ConnectionClosed
 
     # The load generator's own pauses are not the server's latency: collections rarer, start-up frozen
     # (the same in both runs, ours and the ceiling's).
@@ -156,11 +157,14 @@ async def _clients(urls: list[str], tokens: list[str], report: Any, stop: Any, c
             ) as ws:
                 last = 0.0
                 first = True
-                async for raw in ws:
+                while True:
+                    try:
+                        data = await ws.recv(decode=False)  # the bytes as sent: no UTF-8 round trip
+                    except ConnectionClosed:
+                        break
                     if first:  # ready when its first frame (our snapshot) is in, not at the handshake
                         state["opened"] += 1
                         first = False
-                    data = raw if isinstance(raw, bytes) else raw.encode()
                     state["messages"] += 1
                     state["bytes"] += len(data)
                     match = PNL.match(data) and PRICE_TS.search(data)

@@ -91,7 +91,9 @@ static int write_scaled(char *out, i128 value, int places) {
     int negative = value < 0;
     unsigned __int128 v = negative ? (unsigned __int128)(-(value + 1)) + 1 : (unsigned __int128)value;
     if (v == 0) { out[0] = '0'; return 1; }
-    while (v) { digits[n++] = (char)('0' + (int)(v % 10)); v /= 10; }
+    while (v > UINT64_MAX) { digits[n++] = (char)('0' + (int)(v % 10)); v /= 10; }
+    uint64_t small = (uint64_t)v; /* 64-bit division from here: most numbers are all here */
+    while (small) { digits[n++] = (char)('0' + (int)(small % 10)); small /= 10; }
     while (places > 0 && n < places + 1) digits[n++] = '0';
     int frac_end = 0;
     if (places > 0) while (frac_end < places && digits[frac_end] == '0') frac_end++;
