@@ -23,6 +23,7 @@ import asyncio
 import collections
 import contextlib
 import logging
+import random
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from decimal import Context, Decimal
 from typing import Any, Protocol
@@ -261,7 +262,8 @@ class LiveSocket:
         self.seq = 0
         self.interval = interval
         self.next_due = 0.0
-        self.heartbeat_due = _clock() + heartbeat
+        # A random phase: sockets that connected together must not all beat in the same tick.
+        self.heartbeat_due = _clock() + heartbeat * random.random()  # noqa: S311 (not a secret)
         self.session_deadline = session_deadline
         self.user_id = user_id
         self.connection_id = connection_id

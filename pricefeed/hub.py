@@ -29,7 +29,7 @@ logger = logging.getLogger(__name__)
 # out with prices just received, and its rate follows the batches (WS_PUSH_INTERVAL_MS of 200 and a
 # batch every 100 ms: every other batch). The timer between batches serves only sockets already
 # this late (a late feed, a connection that drained).
-BATCH_SLACK = 0.06
+BATCH_SLACK = 0.03
 # The feed's state, heartbeats and session checks: a session that ends closes its sockets within ~0.3 s.
 CLOCK_SECONDS = 0.25
 PUMP_SECONDS = 0.05
