@@ -471,14 +471,25 @@ def run(args: argparse.Namespace, ceiling_seconds: float = 30) -> dict[str, Any]
         tokens = json.loads(tokens_file.read_text())
         print(f"loaded {out.stdout.strip()} in {time.monotonic() - t0:.0f}s", flush=True)
 
+        # The WebSocket pool: `--web` processes, each on a port of its own (so that each is sampled);
+        # REST goes to one process of the HTTP pool, as the front proxy would route it.
         ports = [free_port() for _ in range(args.web)]
         for i, port in enumerate(ports):
-            command = DAPHNE if args.server == "daphne" else procfile_command("web")
-            processes[f"web{i}"] = Process(command, env={**env, "PORT": str(port)})
+            command = DAPHNE if args.server == "daphne" else procfile_command("ws")
+            processes[f"web{i}"] = Process(
+                command, env={**env, "PORT": str(port), "WS_PORT": str(port), "WS_WORKERS": "1"}
+            )
+        http_port = free_port()
+        if args.server == "uvicorn":
+            processes["http"] = Process(
+                procfile_command("web"), env={**env, "PORT": str(http_port), "WEB_WORKERS": "1"}
+            )
         processes["feeder"] = Process(procfile_command("feeder"), env=env)
         processes["worker"] = Process(procfile_command("worker"), env={**env, "WORKER_CONCURRENCY": "1"})
         for i, port in enumerate(ports):
             wait_for_port(port, 60, processes[f"web{i}"].proc)
+        if "http" in processes:
+            wait_for_port(http_port, 60, processes["http"].proc)
         processes["worker"].wait_for_line("ready.", 60)
         pids = {name: p.proc.pid for name, p in processes.items()}
         pg_pid = _postgres_pid(database_url)
@@ -506,7 +517,7 @@ def run(args: argparse.Namespace, ceiling_seconds: float = 30) -> dict[str, Any]
 
         print(f"opening {len(tokens)} sockets on {args.web} {args.server} process(es) …", flush=True)
         sampler = Sampler(pids)
-        base = f"http://127.0.0.1:{ports[0]}"
+        base = f"http://127.0.0.1:{http_port if 'http' in processes else ports[0]}"
         loop_runner = _ThreadRunner()
         web_pids = [pids[f"web{i}"] for i in range(args.web)]
         rss_at: dict[int, float] = {}

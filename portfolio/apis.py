@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from django.db.models import QuerySet
+from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer
 from rest_framework import exceptions, serializers, status
@@ -228,10 +229,9 @@ class TradeListApi(APIView):
             end=_when(request, "to"),
         )
         if request.accepted_renderer.format == "csv":
-            rows = [trade_payload(t) for t in trades.order_by("executed_at", "id").iterator()]
-            response = Response(rows)
+            response = StreamingHttpResponse(selectors.trade_csv(trades), content_type="text/csv; charset=utf-8")
             response["Content-Disposition"] = 'attachment; filename="trades.csv"'
-            return response
+            return response  # type: ignore[return-value]  # DRF passes any HttpResponse through
         return _paginated(request, self, trades, TradesNewestFirst(), trade_payload)
 
     def get_renderer_context(self) -> dict[str, Any]:

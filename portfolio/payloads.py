@@ -107,21 +107,61 @@ TRADE_FIELDS = [
 ]
 
 
+# The database columns behind TRADE_FIELDS, in order: what a trade list reads (`values_list`).
+TRADE_COLUMNS = [
+    "id",
+    "order_id",
+    "order__client_order_id",
+    "position_id",
+    "symbol_id",
+    "side",
+    "quantity",
+    "price",
+    "fee",
+    "fee_currency",
+    "realized_pnl_gross",
+    "realized_pnl_net",
+    "executed_at",
+]
+
+
 def trade_payload(trade: Trade) -> dict[str, Any]:
+    return trade_row_payload(
+        (
+            trade.pk,
+            trade.order_id,
+            trade.order.client_order_id,
+            trade.position_id,
+            trade.symbol_id,
+            trade.side,
+            trade.quantity,
+            trade.price,
+            trade.fee,
+            trade.fee_currency,
+            trade.realized_pnl_gross,
+            trade.realized_pnl_net,
+            trade.executed_at,
+        )
+    )
+
+
+def trade_row_payload(row: tuple[Any, ...]) -> dict[str, Any]:
+    """A trade from its TRADE_COLUMNS values: the JSON list and the CSV export write the same."""
+    pk, order_id, client_order_id, position_id, symbol, side, quantity, price, fee, currency, gross, net, at = row
     return {
-        "id": trade.pk,
-        "order_id": trade.order_id,
-        "client_order_id": trade.order.client_order_id,
-        "position_id": trade.position_id,
-        "symbol": trade.symbol_id,
-        "side": trade.side,
-        "quantity": decimal_str(trade.quantity),
-        "price": decimal_str(trade.price),
-        "fee": decimal_str(trade.fee),
-        "fee_currency": trade.fee_currency,
-        "realized_pnl_gross": _opt(trade.realized_pnl_gross),
-        "realized_pnl_net": _opt(trade.realized_pnl_net),
-        "executed_at": _iso(trade.executed_at),
+        "id": pk,
+        "order_id": order_id,
+        "client_order_id": client_order_id,
+        "position_id": position_id,
+        "symbol": symbol,
+        "side": side,
+        "quantity": decimal_str(quantity),
+        "price": decimal_str(price),
+        "fee": decimal_str(fee),
+        "fee_currency": currency,
+        "realized_pnl_gross": _opt(gross),
+        "realized_pnl_net": _opt(net),
+        "executed_at": _iso(at),
     }
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import os
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import Any, Protocol
 
@@ -300,7 +301,8 @@ class PriceHubMiddleware:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        hub.ensure_started()
+        if os.environ.get("WEB_POOL") != "http":  # the HTTP pool (tradingsite/serve.py) serves no socket
+            hub.ensure_started()
         if scope["type"] == "lifespan":
             await self._lifespan(receive, send)
             return

@@ -1,6 +1,14 @@
-"""The production web server: uvicorn on a listening socket whose send buffer is set small.
+"""The production web servers: uvicorn on a listening socket whose send buffer is set small.
 
-    python -m tradingsite.serve [--host 0.0.0.0] [--port 8000]      (the Procfile's `web`)
+    python -m tradingsite.serve --pool http [--port 8000] [--workers 2]   (the Procfile's `web`)
+    python -m tradingsite.serve --pool ws [--port 8001] [--workers 2]     (the Procfile's `ws`)
+    python -m tradingsite.serve [--pool all]                               (both on one port)
+
+Two pools, same code and settings: `ws` serves the live sockets (/ws/), `http` everything else
+(pages, API, admin), so requests never wait behind the push's fan-out on a busy event loop. The
+front proxy (deploy/nginx.conf) routes /ws/ to the one and the rest to the other; on several
+machines the load balancer does the same. `--pool all` serves both from one pool (a small
+deployment, the tests). `--workers N` runs N processes on the one listening socket.
 
 Why not the `uvicorn` command: Linux autotunes a TCP socket's send buffer up to `tcp_wmem`'s
 maximum (4 MB here). A live socket whose client falls behind would then have megabytes of old PnL
@@ -21,6 +29,7 @@ import os
 import socket
 
 import uvicorn
+from uvicorn.supervisors import Multiprocess
 
 
 def listener(host: str, port: int, send_buffer: int) -> socket.socket:
@@ -34,24 +43,37 @@ def listener(host: str, port: int, send_buffer: int) -> socket.socket:
     return sock
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--host", default="0.0.0.0")  # noqa: S104 (a server behind the proxy listens on all interfaces)
-    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
-    args = parser.parse_args()
-    send_buffer = int(os.environ.get("WEB_SEND_BUFFER_BYTES", "65536"))
-    config = uvicorn.Config(
+def config_for(pool: str, workers: int) -> uvicorn.Config:
+    return uvicorn.Config(
         "tradingsite.asgi:application",
         proxy_headers=False,
         access_log=False,
         ws_max_size=65536,
-        # uvicorn's sans-I/O protocol plus the live push's direct send path (tradingsite/wsserver.py).
-        ws="tradingsite.wsserver:PushWebSocketProtocol",
+        # uvicorn's sans-I/O protocol plus the live push's direct send path (tradingsite/wsserver.py);
+        # the HTTP pool takes no WebSocket at all.
+        ws="none" if pool == "http" else "tradingsite.wsserver:PushWebSocketProtocol",
         ws_per_message_deflate=False,
         timeout_graceful_shutdown=5,
         lifespan="on",
+        workers=workers,
     )
-    uvicorn.Server(config).run(sockets=[listener(args.host, args.port, send_buffer)])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--host", default="0.0.0.0")  # noqa: S104 (a server behind the proxy listens on all interfaces)
+    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+    parser.add_argument("--pool", choices=["all", "http", "ws"], default="all")
+    parser.add_argument("--workers", type=int, default=1, help="processes on the listening socket")
+    args = parser.parse_args()
+    os.environ["WEB_POOL"] = args.pool  # read by the live push: an http pool starts no price hub
+    send_buffer = int(os.environ.get("WEB_SEND_BUFFER_BYTES", "65536"))
+    sock = listener(args.host, args.port, send_buffer)
+    config = config_for(args.pool, args.workers)
+    if args.workers > 1:
+        Multiprocess(config, sockets=[sock]).run()
+    else:
+        uvicorn.Server(config).run(sockets=[sock])
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ import httpx
 import pytest
 import websockets
 
-from tradingsite.testing.processes import ROOT, Process, procfile_command
+from tradingsite.testing.processes import ONE_POOL, ROOT, Process
 from tradingsite.testing.servers import free_port, wait_for_port
 
 pytestmark = pytest.mark.integration
@@ -32,7 +32,7 @@ def two_servers(production_env):
     try:
         for _ in range(2):
             port = free_port()
-            servers.append((f"127.0.0.1:{port}", Process(procfile_command("web"), env={**env, "PORT": str(port)})))
+            servers.append((f"127.0.0.1:{port}", Process(ONE_POOL, env={**env, "PORT": str(port)})))
         for address, process in servers:
             wait_for_port(int(address.rsplit(":", 1)[1]), 30, process.proc)
         yield [address for address, _ in servers]

@@ -110,6 +110,16 @@ def wait_final(client: Client, order_id: int, timeout: float = 20) -> dict:
     raise AssertionError(f"order {order_id} still pending after {timeout}s")
 
 
+def streamed(response) -> bytes:
+    """The body of a streaming response whose content is an async iterator, read from a sync test."""
+    from asgiref.sync import async_to_sync
+
+    async def collect() -> bytes:
+        return b"".join([chunk async for chunk in response.streaming_content])
+
+    return async_to_sync(collect)()
+
+
 def open_position(user, symbol: str, quantity: str, price: str) -> None:
     """An open position at an average entry of `price`, written directly (no fill, no trade)."""
     Position.objects.create(

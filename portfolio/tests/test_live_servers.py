@@ -73,7 +73,7 @@ def stack(production_env):
 
     def web() -> int:
         port = free_port()
-        process = Process(procfile_command("web"), env={**env, "PORT": str(port)})
+        process = Process(procfile_command("ws"), env={**env, "WS_PORT": str(port), "WS_WORKERS": "1"})
         started.append(process)
         wait_for_port(port, 30, process.proc)
         return port

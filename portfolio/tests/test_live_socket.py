@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import AsyncIterator
 from decimal import Decimal
 
 import pytest
@@ -230,6 +231,12 @@ async def test_heartbeats_keep_coming(price_hub, holder, settings):
     await ws.disconnect()
 
 
+async def _lines(chunks) -> AsyncIterator[str]:
+    async for chunk in chunks:
+        for line in chunk.decode().splitlines():
+            yield line
+
+
 async def test_a_price_reads_the_same_in_every_endpoint_and_frame(price_hub, holder):
     """One formatter: Binance's "67234.50000000" is "67234.5" wherever it leaves the server."""
     await publish(("BTCUSDT", "67234.50000000"))
@@ -263,7 +270,7 @@ async def test_a_price_reads_the_same_in_every_endpoint_and_frame(price_hub, hol
     await sync_to_async(order_execute)(order_id=order.pk)
     seen["GET /trades"] = (await rest(client, "/api/v1/trades"))["results"][0]["price"]
     csv = await sync_to_async(client.get)("/api/v1/trades", HTTP_ACCEPT="text/csv")
-    header, row = csv.content.decode().splitlines()[:2]
+    header, row = [line async for line in _lines(csv.streaming_content)][:2]
     seen["trades CSV"] = dict(zip(header.split(","), row.split(","), strict=True))["price"]
     assert seen == dict.fromkeys(seen, "67234.5")
     await ws.disconnect()

@@ -12,7 +12,7 @@ from django.test import Client
 from jsonschema import Draft202012Validator
 
 from portfolio.services import order_execute
-from portfolio.tests.conftest import open_position
+from portfolio.tests.conftest import open_position, streamed
 
 pytestmark = [pytest.mark.integration]
 
@@ -57,7 +57,7 @@ class SchemaChecker:
         media = response["Content-Type"].split(";")[0]
         assert media in content, f"{method} {template} {status}: {media} not in {sorted(content)}"
         if media != "application/json":
-            return response.content
+            return streamed(response) if response.streaming else response.content
         body = response.json()
         schema = {**_closed(content[media]["schema"]), "components": self.components}
         errors = sorted(Draft202012Validator(schema).iter_errors(body), key=str)

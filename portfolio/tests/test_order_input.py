@@ -8,7 +8,7 @@ from django.test import Client
 
 from portfolio.models import Order, Position, Trade
 from portfolio.services import order_execute
-from portfolio.tests.conftest import place, trader
+from portfolio.tests.conftest import place, streamed, trader
 from pricefeed.models import Symbol
 
 pytestmark = [pytest.mark.integration]
@@ -131,7 +131,8 @@ def test_trades_come_as_csv_with_accept_text_csv(market, owner):
     response = client.get("/api/v1/trades", HTTP_ACCEPT="text/csv")
     assert response.status_code == 200
     assert response["Content-Type"].startswith("text/csv")
-    lines = response.content.decode().splitlines()
+    assert response.streaming  # read in batches, never the whole history at once (test_queries.py)
+    lines = streamed(response).decode().splitlines()
     assert lines[0].startswith("id,order_id,client_order_id,position_id,symbol,side,quantity,price,fee")
     assert ",BTCUSDT,buy,0.01,60000,0.6,USDT," in lines[1]
 

@@ -44,7 +44,7 @@ async def test_sockets_dropped_during_a_redis_outage_leave_nothing_running(own_r
     redis, env, tokens = own_redis
     assert redis.proc is not None
     port = free_port()
-    web = Process(procfile_command("web"), env={**env, "PORT": str(port)})
+    web = Process(procfile_command("ws"), env={**env, "WS_PORT": str(port), "WS_WORKERS": "1"})
     try:
         wait_for_port(port, 30, web.proc)
         deadline = time.monotonic() + 10

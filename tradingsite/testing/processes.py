@@ -25,6 +25,11 @@ def procfile_command(name: str) -> list[str]:
     raise KeyError(f"no {name!r} process in the Procfile")
 
 
+# Both pools in one process on one port (tradingsite/serve.py --pool all): a deployment without a
+# front proxy, for tests that speak HTTP and WebSocket to the same server.
+ONE_POOL = ["/bin/sh", "-c", "exec python -m tradingsite.serve --pool all --host 127.0.0.1 --port $PORT"]
+
+
 class Process:
     """A child in its own process group, its output collected line by line on a thread."""
 

@@ -1,0 +1,106 @@
+"""Every list and detail endpoint reads a fixed number of queries, whatever the rows (no N+1), and the
+trade export streams: memory flat however many trades."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import tracemalloc
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from portfolio.models import Order, Position, Trade
+from portfolio.selectors import trade_csv, trade_queryset
+from pricefeed.models import Symbol
+
+pytestmark = [pytest.mark.integration]
+
+
+def holdings(user, positions: int, trades: int) -> None:
+    """`positions` open positions and `trades` trades (of as many orders), written in bulk."""
+    symbols = list(Symbol.objects.order_by("symbol").values_list("symbol", flat=True)[:positions])
+    now = timezone.now()
+    opened = Position.objects.bulk_create(
+        Position(user=user, symbol_id=s, quantity=Decimal(1), cost_basis=Decimal(100), avg_entry_price=Decimal(100),
+                 opened_at=now) for s in symbols
+    )  # fmt: skip
+    orders = Order.objects.bulk_create(
+        Order(user=user, client_order_id=f"q{n}", symbol_id=symbols[n % len(symbols)], side="buy",
+              quantity=Decimal(1), price=Decimal(100), price_ts=1, fee_rate=Decimal(0), status="filled")
+        for n in range(trades)
+    )  # fmt: skip
+    Trade.objects.bulk_create(
+        Trade(user=user, order=o, position=opened[n % len(opened)], symbol_id=o.symbol_id, side="buy",
+              quantity=Decimal(1), price=Decimal(100), fee=Decimal(0), fee_currency="USDT",
+              executed_at=now - timedelta(seconds=n))
+        for n, o in enumerate(orders)
+    )  # fmt: skip
+
+
+ENDPOINTS = [
+    "/api/v1/positions",
+    "/api/v1/positions?status=all",
+    "/api/v1/positions/{symbol}",
+    "/api/v1/orders",
+    "/api/v1/orders/{order}",
+    "/api/v1/orders/by-client-id/q0",
+    "/api/v1/trades",
+    "/api/v1/account",
+    "/api/v1/portfolio",
+    "/api/v1/auth/sessions",
+]
+
+
+def queries_per_endpoint(user) -> dict[str, int]:
+    client = Client()
+    client.force_login(user)
+    first = Position.objects.filter(user=user).order_by("symbol_id").first()
+    order = Order.objects.filter(user=user).order_by("id").first()
+    counts = {}
+    for path in ENDPOINTS:
+        url = path.format(symbol=first.symbol_id if first else "BTCUSDT", order=order.pk if order else 0)
+        with CaptureQueriesContext(connection) as captured:
+            assert client.get(url).status_code == 200, url
+        counts[path] = len(captured)
+    return counts
+
+
+def test_no_endpoint_reads_more_queries_for_more_rows(symbols, prices, owner, other_user):
+    holdings(owner, positions=1, trades=1)
+    holdings(other_user, positions=50, trades=1000)
+    few, many = queries_per_endpoint(owner), queries_per_endpoint(other_user)
+    assert many == few
+    assert max(many.values()) <= 4, many  # session user, the rows, and at most two lookups
+
+
+def test_the_csv_export_streams_in_flat_memory(symbols, owner):
+    holdings(owner, positions=5, trades=12_000)
+    trades = trade_queryset(user_id=owner.pk)
+
+    async def read_all() -> tuple[int, int, list[str]]:
+        tracemalloc.start()
+        chunks, rows, biggest, peak = 0, 0, 0, 0
+        first: list[str] = []
+        async for chunk in trade_csv(trades):
+            chunks += 1
+            rows += chunk.count("\n")
+            biggest = max(biggest, len(chunk))
+            peak = max(peak, tracemalloc.get_traced_memory()[1])
+            if len(first) < 2:
+                first += chunk.splitlines()
+        tracemalloc.stop()
+        return rows, peak, first
+
+    rows, peak, first = asyncio.run(read_all())
+    assert rows == 12_001  # the header and every trade, once
+    assert peak < 8 * 1024 * 1024, peak  # a few batches' worth, not 12,000 rows at once
+    header, oldest = next(csv.reader(io.StringIO("\n".join(first[:2])))), first[1].split(",")
+    assert header[:3] == ["id", "order_id", "client_order_id"]
+    assert oldest[2] == "q11999"  # oldest first
