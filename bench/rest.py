@@ -1,0 +1,334 @@
+"""The REST API at the design load: mixed open-loop traffic against the Procfile's HTTP pool, with the
+Celery worker filling every order, and the CSV export of a long history.
+
+    .venv/bin/python -m bench.rest [--orders-rate 50] [--reads-rate 350] [--seconds 30]
+                                   [--web-workers 2] [--trades 1000] [--csv-rows 100000]
+                                   [--cpu-per-endpoint]
+
+1. Starts its own PostgreSQL and Redis (or uses DATABASE_URL / REDIS_URL), a fresh database, the
+   HTTP pool (`--web-workers` processes), a Celery worker (2 processes) and the simulated feeder.
+2. Seeds `--users` traders and one reader holding 50 open positions and `--trades` trades.
+3. Open loop for `--seconds`: `--orders-rate` POST /orders a second (rotating traders) and
+   `--reads-rate` reads a second, half GET /portfolio and half GET /trades (a page of 100) of the
+   reader; each request timed from its scheduled start (a slow server is not hidden by a waiting
+   client). Reports per endpoint: rate, p50 / p99 / max, errors, timeouts; CPU per process.
+4. `--cpu-per-endpoint`: then each endpoint alone at 50/s for 10 s: the HTTP pool's CPU per request.
+5. `--csv-rows N`: a user with N trades downloads GET /trades as CSV: rows/s and the HTTP pool's
+   RSS growth while it streams.
+Writes bench/results/rest-<timestamp>.{json,md}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import secrets
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench.common import percentile, servers, write_results
+from bench.live import Sampler, proc_cpu_rss, tree
+from tradingsite.testing.processes import ROOT, Process, fresh_database, procfile_command, production_env
+from tradingsite.testing.servers import free_port, wait_for_port
+
+PASSWORD = "bench-rest-password"
+TIMEOUT = 10.0
+
+SEED = r"""
+import json
+from datetime import timedelta
+from decimal import Decimal
+from django.db import connection
+from django.utils import timezone
+from accounts.models import User
+from portfolio.models import Account, Order, Position
+from pricefeed.models import Symbol
+from pricefeed.services import symbol_sync_from_snapshot
+
+symbol_sync_from_snapshot()
+extra = [Symbol(symbol=f"BENCH{i:02d}USDT", base_asset=f"BENCH{i:02d}", quote_asset="USDT", tick_size=Decimal("0.01"),
+                step_size=Decimal("0.001"), min_qty=Decimal("0.001"), min_notional=Decimal("1")) for i in range(40)]
+Symbol.objects.bulk_create(extra, ignore_conflicts=True)
+names = sorted(Symbol.objects.filter(status="TRADING").values_list("symbol", flat=True))[:50]
+users = [User.objects.create_user(username=f"rest{i}", password="{password}") for i in range({users})]
+for user in users:
+    Account.objects.create(user=user, cash=Decimal("100000000"), quote_asset="USDT")
+now = timezone.now()
+
+def history(user, trades):
+    positions = Position.objects.bulk_create([Position(user=user, symbol_id=s, quantity=Decimal("1.5"),
+        cost_basis=Decimal("150"), avg_entry_price=Decimal("100"), opened_at=now) for s in names])
+    with connection.cursor() as cursor:
+        with cursor.copy("COPY portfolio_order (user_id, client_order_id, symbol, side, quantity, reduce_only, status,"
+                         " price, price_ts, fee_rate, reject_reason, created_at, updated_at) FROM STDIN") as copy:
+            for n in range(trades):
+                at = now - timedelta(seconds=n)
+                copy.write_row((user.pk, f"h{n}", names[n % 50], "buy", "0.01", False, "filled", "100.5", 1, "0.001",
+                                "", at, at))
+        cursor.execute("SELECT id, symbol FROM portfolio_order WHERE user_id = %s ORDER BY id", [user.pk])
+        orders = cursor.fetchall()
+        by_symbol = {p.symbol_id: p.pk for p in positions}
+        with cursor.copy("COPY portfolio_trade (user_id, order_id, position_id, symbol, side, quantity, price, fee,"
+                         " fee_currency, executed_at) FROM STDIN") as copy:
+            for n, (order_id, symbol) in enumerate(orders):
+                copy.write_row((user.pk, order_id, by_symbol[symbol], symbol, "buy", "0.01", "100.5", "0.001005",
+                                "USDT", now - timedelta(seconds=n)))
+
+history(users[0], {trades})
+if {csv_rows}:
+    exporter = User.objects.create_user(username="exporter", password="{password}")
+    Account.objects.create(user=exporter, cash=Decimal("1000"), quote_asset="USDT")
+    history(exporter, {csv_rows})
+print(json.dumps(names))
+"""
+
+
+class Timings:
+    def __init__(self) -> None:
+        self.ms: dict[str, list[float]] = {}
+        self.errors: dict[str, int] = {}
+
+    def add(self, kind: str, ms: float, ok: bool, status: str) -> None:
+        if ok:
+            self.ms.setdefault(kind, []).append(ms)
+        else:
+            self.errors[f"{kind} {status}"] = self.errors.get(f"{kind} {status}", 0) + 1
+
+    def summary(self, seconds: float) -> dict[str, Any]:
+        return {
+            kind: {
+                "count": len(v),
+                "per_second": round(len(v) / seconds, 1),
+                "p50_ms": round(percentile(v, 50), 2),
+                "p99_ms": round(percentile(v, 99), 2),
+                "max_ms": round(max(v), 2),
+            }
+            for kind, v in sorted(self.ms.items())
+        }
+
+
+async def login(client: httpx.AsyncClient, username: str) -> str:
+    response = await client.post("/api/v1/auth/login", json={"username": username, "password": PASSWORD})
+    response.raise_for_status()
+    client.cookies.clear()  # scripts authenticate by bearer token only
+    return str(response.json()["token"])
+
+
+async def mixed_load(base: str, users: int, orders_rate: float, reads_rate: float, seconds: float) -> Timings:
+    timings = Timings()
+    limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
+    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=TIMEOUT) as client:
+        tokens = [await login(client, f"rest{i}") for i in range(users)]
+        reader = {"Authorization": f"Bearer {tokens[0]}"}
+
+        async def order(n: int, due: float) -> None:
+            headers = {"Authorization": f"Bearer {tokens[1 + n % (users - 1)]}"}
+            body = {"symbol": "BTCUSDT", "side": "buy" if n % 2 else "sell", "quantity": "0.0001"}
+            await timed(timings, "POST /orders", due, client.post("/api/v1/orders", json=body, headers=headers))
+
+        async def read(n: int, due: float) -> None:
+            if n % 2:
+                await timed(timings, "GET /trades", due, client.get("/api/v1/trades?limit=100", headers=reader))
+            else:
+                await timed(timings, "GET /portfolio", due, client.get("/api/v1/portfolio", headers=reader))
+
+        await asyncio.gather(open_loop(order, orders_rate, seconds), open_loop(read, reads_rate, seconds))
+    return timings
+
+
+async def timed(timings: Timings, kind: str, due: float, request: Any) -> None:
+    try:
+        response = await request
+        ok, status = response.status_code in (200, 202), str(response.status_code)
+    except httpx.TimeoutException:
+        ok, status = False, "timeout"
+    except httpx.HTTPError as exc:
+        ok, status = False, type(exc).__name__
+    timings.add(kind, (time.perf_counter() - due) * 1000, ok, status)
+
+
+async def open_loop(make: Any, rate: float, seconds: float) -> None:
+    """Requests leave on a fixed schedule whatever the server does; latency counts from the schedule
+    (no coordinated omission)."""
+    if rate <= 0:
+        return
+    start, n, tasks = time.perf_counter(), 0, []
+    while (now := time.perf_counter()) - start < seconds:
+        due = start + n / rate
+        await asyncio.sleep(max(0.0, due - now))
+        tasks.append(asyncio.create_task(make(n, due)))
+        n += 1
+    await asyncio.gather(*tasks)
+
+
+def cpu_seconds(pid: int) -> float:
+    return sum(proc_cpu_rss(p)[0] for p in tree(pid))
+
+
+def rss_mb(pid: int) -> float:
+    return sum(proc_cpu_rss(p)[1] for p in tree(pid))
+
+
+def cpu_per_endpoint(base: str, users: int, web_pid: int) -> dict[str, float]:
+    """Each endpoint alone at 50/s for 10 s: the HTTP pool's CPU per request, in ms."""
+    result = {}
+    for kind, orders, reads in (("POST /orders", 50, 0), ("reads (GET /portfolio + GET /trades)", 0, 50)):
+        before = cpu_seconds(web_pid)
+        timings = asyncio.run(mixed_load(base, users, orders, reads, 10))
+        spent = cpu_seconds(web_pid) - before
+        done = sum(len(v) for v in timings.ms.values())
+        result[kind] = round(spent / max(1, done) * 1000, 2)
+    return result
+
+
+def csv_export(base: str, web_pid: int) -> dict[str, Any]:
+    async def download() -> tuple[int, float, float]:
+        async with httpx.AsyncClient(base_url=base, timeout=600) as client:
+            token = await login(client, "exporter")
+            headers = {"Authorization": f"Bearer {token}", "Accept": "text/csv"}
+            rows, peak, started = 0, rss_mb(web_pid), time.perf_counter()
+            async with client.stream("GET", "/api/v1/trades", headers=headers) as response:
+                async for chunk in response.aiter_bytes():
+                    rows += chunk.count(b"\n")
+                    peak = max(peak, rss_mb(web_pid))
+            return rows - 1, time.perf_counter() - started, peak
+
+    before = rss_mb(web_pid)
+    rows, seconds, peak = asyncio.run(download())
+    return {
+        "rows": rows,
+        "seconds": round(seconds, 2),
+        "rows_per_second": round(rows / seconds),
+        "rss_before_mb": round(before, 1),
+        "rss_peak_mb": round(peak, 1),
+        "rss_growth_mb": round(peak - before, 1),
+    }
+
+
+def measure(args: argparse.Namespace) -> dict[str, Any]:
+    tmp = Path(os.environ.get("TMPDIR", "/tmp")) / f"bench-rest-{secrets.token_hex(3)}"
+    tmp.mkdir(parents=True)
+    database_url, redis_url, started = servers()
+    processes: dict[str, Process] = {}
+    try:
+        env = production_env(
+            database_url=fresh_database(database_url, "benchrest"),
+            redis_url=redis_url,
+            var_dir=str(tmp),
+            API_RATE_LIMIT="1000000",
+            LOGIN_FAILURE_IP_LIMIT="1000000",
+            LOG_LEVEL="WARNING",
+        )
+        subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
+        seed = SEED.replace("{password}", PASSWORD).replace("{users}", str(args.users))
+        seed = seed.replace("{trades}", str(args.trades)).replace("{csv_rows}", str(args.csv_rows))
+        done = subprocess.run(
+            [sys.executable, "manage.py", "shell", "-c", seed], cwd=ROOT, env=env, capture_output=True, text=True
+        )
+        if done.returncode:
+            raise RuntimeError("seeding failed:\n" + done.stderr[-3000:])
+        port = free_port()
+        processes["web"] = Process(
+            procfile_command("web"), env={**env, "PORT": str(port), "WEB_WORKERS": str(args.web_workers)}
+        )
+        processes["worker"] = Process(procfile_command("worker"), env={**env, "WORKER_CONCURRENCY": "2"})
+        processes["feeder"] = Process(procfile_command("feeder"), env=env)
+        wait_for_port(port, 60, processes["web"].proc)
+        processes["worker"].wait_for_line("ready.", 60)
+        time.sleep(2)  # the feeder's first batches, the workers' first connections
+        base = f"http://127.0.0.1:{port}"
+        web_pid = processes["web"].proc.pid
+        sampler = Sampler({name: p.proc.pid for name, p in processes.items()})
+        print(f"{args.orders_rate} orders/s + {args.reads_rate} reads/s for {args.seconds:.0f}s …", flush=True)
+        timings = asyncio.run(mixed_load(base, args.users, args.orders_rate, args.reads_rate, args.seconds))
+        cpu = sampler.cpu_percent()
+        report: dict[str, Any] = {
+            "command": "python -m bench.rest " + " ".join(sys.argv[1:]),
+            "machine": f"{os.cpu_count()} cores",
+            "config": vars(args),
+            "endpoints": timings.summary(args.seconds),
+            "errors": timings.errors,
+            "cpu_percent_of_one_core": cpu,
+            "web_cpu_ms_per_request": round(
+                cpu["web"] * 10 / max(1, sum(len(v) for v in timings.ms.values()) / args.seconds), 2
+            ),
+        }
+        if args.cpu_per_endpoint:
+            report["web_cpu_ms_per_request_by_endpoint"] = cpu_per_endpoint(base, args.users, web_pid)
+        if args.csv_rows:
+            report["csv_export"] = csv_export(base, web_pid)
+    finally:
+        for process in processes.values():
+            process.stop()
+        for service in started:
+            service.stop()
+    return report
+
+
+def write(report: dict[str, Any]) -> None:
+    from datetime import UTC, datetime
+
+    report["when"] = datetime.now(UTC).isoformat(timespec="seconds")
+    targets = {"POST /orders": "p99 ≤ 50", "GET /portfolio": "p99 ≤ 30", "GET /trades": "p99 ≤ 50"}
+    total = sum(e["per_second"] for e in report["endpoints"].values())
+    lines = [
+        f"# REST at load, {report['when']}",
+        "",
+        f"`{report['command']}` on {report['machine']}: the HTTP pool ({report['config']['web_workers']} workers), a"
+        " Celery worker (2 processes) filling every order, the simulated feeder, PostgreSQL, Redis and this load"
+        " generator, all on this machine.",
+        "",
+        "| endpoint | requests | req/s | p50 ms | p99 ms | max ms | target |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for kind, e in report["endpoints"].items():
+        lines.append(
+            f"| {kind} | {e['count']} | {e['per_second']} | {e['p50_ms']} | {e['p99_ms']} | {e['max_ms']} |"
+            f" {targets.get(kind, '')} |"
+        )
+    lines += [
+        "",
+        f"In all {round(total, 1)} requests/s (target ≥ 400). Errors and timeouts: {report['errors'] or 'none'}.",
+        f"HTTP pool CPU per request: {report['web_cpu_ms_per_request']} ms.",
+        "",
+        "| process | CPU % of one core |",
+        "|---|---|",
+        *(f"| {name} | {value} |" for name, value in report["cpu_percent_of_one_core"].items()),
+    ]
+    if "web_cpu_ms_per_request_by_endpoint" in report:
+        lines += ["", "CPU per request, each endpoint alone at 50/s (ms):"]
+        lines += [f"- {k}: {v}" for k, v in report["web_cpu_ms_per_request_by_endpoint"].items()]
+    if "csv_export" in report:
+        c = report["csv_export"]
+        lines += [
+            "",
+            f"CSV export of {c['rows']} trades: {c['seconds']} s, {c['rows_per_second']} rows/s (target ≥ 20,000);"
+            f" HTTP pool RSS {c['rss_before_mb']} → peak {c['rss_peak_mb']} MB, growth {c['rss_growth_mb']} MB"
+            " (target < 20 MB).",
+        ]
+    write_results("rest", report, [*lines, ""])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--orders-rate", type=float, default=50)
+    parser.add_argument("--reads-rate", type=float, default=350, help="half GET /portfolio, half GET /trades")
+    parser.add_argument("--seconds", type=float, default=30)
+    parser.add_argument("--users", type=int, default=50)
+    parser.add_argument("--web-workers", type=int, default=2)
+    parser.add_argument("--trades", type=int, default=1000, help="the reader's trade history")
+    parser.add_argument("--csv-rows", type=int, default=0)
+    parser.add_argument("--cpu-per-endpoint", action="store_true")
+    write(measure(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    threading.excepthook = lambda info: None  # a client thread's teardown noise is not a result
+    main()
