@@ -4,6 +4,8 @@ The bearer token IS the session key, so both ways share one expiry and one revoc
 
 from __future__ import annotations
 
+import time
+
 from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
 from django.utils.crypto import constant_time_compare
 from rest_framework import exceptions
@@ -13,6 +15,12 @@ from rest_framework.request import Request
 from accounts.models import User
 from accounts.sessions.backend import SessionStore
 
+# The session is read on every request (so a logout or force-logout counts at once); the user row
+# behind it is kept per process for this long, with its session hash: a user deactivated in the
+# admin is refused within these seconds (their sessions, ended by a force-logout, at once).
+USER_CACHE_SECONDS = 5.0
+_users: dict[int, tuple[float, User, str]] = {}
+
 
 def user_for_session(session_key: str) -> User | None:
     """The active user a live session belongs to, checked as Django checks cookies: the session's
@@ -21,10 +29,28 @@ def user_for_session(session_key: str) -> User | None:
     data = session.load()
     if not data or SESSION_KEY not in data or BACKEND_SESSION_KEY not in data:
         return None
-    user = User.objects.filter(pk=data[SESSION_KEY], is_active=True).first()
-    if user is None or not constant_time_compare(data.get(HASH_SESSION_KEY, ""), user.get_session_auth_hash()):
+    session_hash = data.get(HASH_SESSION_KEY, "")
+    found = _active_user(int(data[SESSION_KEY]))
+    if found is not None and not constant_time_compare(session_hash, found[1]):
+        found = _active_user(int(data[SESSION_KEY]), fresh=True)  # a password changed meanwhile?
+    if found is None or not constant_time_compare(session_hash, found[1]):
         return None
-    return user
+    return found[0]
+
+
+def _active_user(user_id: int, *, fresh: bool = False) -> tuple[User, str] | None:
+    now = time.monotonic()
+    cached = _users.get(user_id)
+    if cached is not None and cached[0] > now and not fresh:
+        return cached[1], cached[2]
+    user = User.objects.filter(pk=user_id, is_active=True).first()
+    if user is None:
+        _users.pop(user_id, None)
+        return None
+    if len(_users) > 50_000:
+        _users.clear()
+    _users[user_id] = (now + USER_CACHE_SECONDS, user, user.get_session_auth_hash())
+    return user, _users[user_id][2]
 
 
 def bearer_token(header: bytes) -> str | None:

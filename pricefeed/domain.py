@@ -55,7 +55,7 @@ class Tick:
 
     @classmethod
     def from_json(cls, raw: str | bytes) -> Tick:
-        return cls.from_dict(json.loads(raw))
+        return cls.from_dict(orjson.loads(raw))
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,7 +18,7 @@ from tradingsite.middleware import BodyLimitMiddleware  # noqa: E402
 application = PriceHubMiddleware(
     ProtocolTypeRouter(
         {
-            "http": BodyLimitMiddleware(django_asgi_app),  # type: ignore[arg-type]
+            "http": BodyLimitMiddleware(django_asgi_app),
             "websocket": OriginValidator(SessionAuthMiddleware(URLRouter(websocket_urlpatterns))),
         }
     )
