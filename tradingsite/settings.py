@@ -263,7 +263,7 @@ WS_MAX_WATCHED_SYMBOLS = env_int("WS_MAX_WATCHED_SYMBOLS", 50, minimum=1)
 WS_MAX_HZ = env_int("WS_MAX_HZ", 10, minimum=1)
 # Threads serving HTTP requests in each web process, and the interpreter's switch interval between
 # them (tradingsite/handlers.py, pricefeed/hub.py: tune_threads; chosen with bench.rest).
-WEB_THREADS = env_int("WEB_THREADS", 4, minimum=1)
+WEB_THREADS = env_int("WEB_THREADS", 2, minimum=1)
 WEB_SWITCH_INTERVAL_MS = float(env_decimal("WEB_SWITCH_INTERVAL_MS", "1"))
 
 # /metrics: with a token, whoever sends it as a bearer token; without, the machine itself only.
