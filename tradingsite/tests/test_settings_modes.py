@@ -60,7 +60,7 @@ def test_database_and_redis_urls_give_the_production_wiring(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     wiring = json.loads(result.stdout)
-    assert wiring["engine"] == "django.db.backends.postgresql"
+    assert wiring["engine"] == "tradingsite.lib.postgresql"
     assert wiring["health"] is True
     assert wiring["cache"] == "django.core.cache.backends.redis.RedisCache"
     assert wiring["layer"] == "channels_redis.core.RedisChannelLayer"
