@@ -81,7 +81,33 @@ def history(user, trades):
                 copy.write_row((user.pk, order_id, by_symbol[symbol], symbol, "buy", "0.01", "100.5", "0.001005",
                                 "USDT", now - timedelta(seconds=n)))
 
+def round_trips(user, trades):
+    # Trades for the realized-gains report: per symbol, 50 buys then 50 sells that close them.
+    history(user, 0)
+    positions = {p.symbol_id: p.pk for p in Position.objects.filter(user=user)}
+    with connection.cursor() as cursor:
+        with cursor.copy("COPY portfolio_order (user_id, client_order_id, symbol, side, quantity, reduce_only, status,"
+                         " price, price_ts, fee_rate, reject_reason, created_at, updated_at) FROM STDIN") as copy:
+            for n in range(trades):
+                at = now - timedelta(days=300) + timedelta(seconds=n)
+                side = "buy" if (n // 50) % 2 == 0 else "sell"
+                copy.write_row((user.pk, f"t{n}", names[n % 50], side, "0.01", False, "filled", "100.5", 1, "0.001",
+                                "", at, at))
+        cursor.execute("SELECT id, symbol, side, created_at FROM portfolio_order WHERE user_id = %s ORDER BY id",
+                       [user.pk])
+        orders = cursor.fetchall()
+        with cursor.copy("COPY portfolio_trade (user_id, order_id, position_id, symbol, side, quantity, price, fee,"
+                         " fee_currency, realized_pnl_gross, realized_pnl_net, executed_at) FROM STDIN") as copy:
+            for order_id, symbol, side, at in orders:
+                gross = "0" if side == "sell" else None
+                copy.write_row((user.pk, order_id, positions[symbol], symbol, side, "0.01", "100.5", "0.001005",
+                                "USDT", gross, gross, at))
+
 history(users[0], {trades})
+if {report_trades}:
+    reporter = User.objects.create_user(username="reporter", password="{password}")
+    Account.objects.create(user=reporter, cash=Decimal("1000"), quote_asset="USDT")
+    round_trips(reporter, {report_trades})
 if {csv_rows}:
     exporter = User.objects.create_user(username="exporter", password="{password}")
     Account.objects.create(user=exporter, cash=Decimal("1000"), quote_asset="USDT")
@@ -263,6 +289,46 @@ def csv_export(base: str, web_pid: int) -> dict[str, Any]:
     }
 
 
+def realized_report_timing(base: str, trades: int) -> dict[str, Any]:
+    """GET /reports/realized (JSON) for a user with `trades` trades, each method three times (best and
+    worst); then the same report asked of a worker (POST, poll the job until ready)."""
+
+    async def run() -> dict[str, Any]:
+        async with httpx.AsyncClient(base_url=base, timeout=120) as client:
+            headers = {"Authorization": f"Bearer {await login(client, 'reporter')}"}
+            year = time.gmtime(time.time() - 300 * 86400).tm_year
+            seconds: dict[str, list[float]] = {}
+            rows = 0
+            for method in ("fifo", "lifo", "hifo", "average"):
+                runs = []
+                for _ in range(3):
+                    started = time.perf_counter()
+                    response = await client.get(
+                        f"/api/v1/reports/realized?year={year}&method={method}", headers=headers
+                    )
+                    runs.append(time.perf_counter() - started)
+                    response.raise_for_status()
+                rows = len(response.json()["rows"])
+                seconds[method] = [round(min(runs), 2), round(max(runs), 2)]
+            started = time.perf_counter()
+            job = await client.post("/api/v1/reports/realized", json={"year": year, "method": "hifo"}, headers=headers)
+            job.raise_for_status()
+            while job.json()["status"] == "pending":
+                await asyncio.sleep(0.05)
+                job = await client.get(job.json()["url"], headers=headers)
+                job.raise_for_status()
+            by_worker = round(time.perf_counter() - started, 2)
+            return {
+                "trades": trades,
+                "rows": rows,
+                "seconds_best_worst_of_3": seconds,
+                "worker_seconds_to_ready": by_worker,
+                "worker_status": job.json()["status"],
+            }
+
+    return asyncio.run(run())
+
+
 def measure(args: argparse.Namespace) -> dict[str, Any]:
     tmp = Path(os.environ.get("TMPDIR", "/tmp")) / f"bench-rest-{secrets.token_hex(3)}"
     tmp.mkdir(parents=True)
@@ -280,6 +346,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
         seed = SEED.replace("{password}", PASSWORD).replace("{users}", str(args.users))
         seed = seed.replace("{trades}", str(args.trades)).replace("{csv_rows}", str(args.csv_rows))
+        seed = seed.replace("{report_trades}", str(args.report_trades))
         done = subprocess.run(
             [sys.executable, "manage.py", "shell", "-c", seed], cwd=ROOT, env=env, capture_output=True, text=True
         )
@@ -316,6 +383,8 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
             report["web_cpu_ms_per_request_by_endpoint"] = cpu_per_endpoint(base, tokens, web_pid)
         if args.csv_rows:
             report["csv_export"] = csv_export(base, web_pid)
+        if args.report_trades:
+            report["realized_report"] = realized_report_timing(base, args.report_trades)
     finally:
         for process in processes.values():
             process.stop()
@@ -357,6 +426,14 @@ def write(report: dict[str, Any]) -> None:
     if "web_cpu_ms_per_request_by_endpoint" in report:
         lines += ["", "CPU per request, each endpoint alone at 50/s (ms):"]
         lines += [f"- {k}: {v}" for k, v in report["web_cpu_ms_per_request_by_endpoint"].items()]
+    if "realized_report" in report:
+        r = report["realized_report"]
+        lines += [
+            "",
+            f"Realized-gains report of a user with {r['trades']} trades ({r['rows']} rows) in the request:"
+            f" seconds, best and worst of 3, by method: {r['seconds_best_worst_of_3']} (target < 2 s). Asked of"
+            f" a worker (hifo): {r['worker_status']} {r['worker_seconds_to_ready']} s after the POST.",
+        ]
     if "csv_export" in report:
         c = report["csv_export"]
         lines += [
@@ -378,6 +455,7 @@ def main() -> None:
     parser.add_argument("--trades", type=int, default=1000, help="the reader's trade history")
     parser.add_argument("--csv-rows", type=int, default=0)
     parser.add_argument("--cpu-per-endpoint", action="store_true")
+    parser.add_argument("--report-trades", type=int, default=0, help="time the realized-gains report of this many")
     write(measure(parser.parse_args()))
 
 

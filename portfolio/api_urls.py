@@ -11,4 +11,6 @@ urlpatterns = [
     path("account", apis.AccountApi.as_view(), name="account"),
     path("portfolio", apis.PortfolioApi.as_view(), name="portfolio"),
     path("trades", apis.TradeListApi.as_view(), name="trades"),
+    path("reports/realized", apis.RealizedReportApi.as_view(), name="report-realized"),
+    path("reports/<uuid:report_id>", apis.RealizedReportJobApi.as_view(), name="report"),
 ]

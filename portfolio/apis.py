@@ -3,19 +3,25 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime
-from typing import Any
+import uuid
+from datetime import UTC, datetime
+from typing import Any, cast
 
+import orjson
+from django.conf import settings
 from django.db.models import QuerySet
 from django.http import StreamingHttpResponse
+from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_serializer
 from rest_framework import exceptions, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from portfolio import selectors, services
+from portfolio.domain.lots import Method
+from portfolio.models import RealizedReport
 from portfolio.payloads import TRADE_COLUMNS, TRADE_FIELDS, order_payload, trade_row_payload
 from portfolio.schemas import (
     AccountOutput,
@@ -23,6 +29,8 @@ from portfolio.schemas import (
     OrderOutput,
     OrderPage,
     PositionOutput,
+    ReportJobOutput,
+    ReportOutput,
     TotalsOutput,
     TradePage,
 )
@@ -196,6 +204,159 @@ class AccountApi(APIView):
     )
     def get(self, request: AuthenticatedRequest) -> Response:
         return Response(selectors.account_summary(user_id=request.user.pk))
+
+    @extend_schema_serializer(component_name="AccountPreferencesInput")
+    class InputSerializer(serializers.Serializer[Any]):
+        cost_basis_method = serializers.ChoiceField(choices=["fifo", "lifo", "hifo", "average"])
+
+    @extend_schema(
+        request=InputSerializer,
+        responses={200: AccountOutput},
+        summary="Set the realized-gains report's default method",
+        operation_id="account_update",
+    )
+    def patch(self, request: AuthenticatedRequest) -> Response:
+        serializer = self.InputSerializer(data=_json_body(request))
+        serializer.is_valid(raise_exception=True)
+        services.account_preferences_update(user=request.user, **serializer.validated_data)
+        return Response(selectors.account_summary(user_id=request.user.pk))
+
+
+class RealizedReportApi(APIView):
+    """A year's realized gains. Computed in the request up to REPORT_SYNC_MAX_TRADES trades (the
+    history up to the year's end); beyond that a worker builds it: 202 with the job, and the same
+    request answers with the report once it is ready (or read the job at its `url`)."""
+
+    renderer_classes = [OrjsonRenderer, CsvRenderer]
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("year", int, required=True, description="Fills that closed in this year (UTC)."),
+            OpenApiParameter(
+                "method", str, enum=["fifo", "lifo", "hifo", "average"], description="Default: the account's."
+            ),
+        ],
+        responses={
+            (200, "application/json"): ReportOutput,
+            (200, "text/csv"): OpenApiTypes.STR,
+            (202, "application/json"): ReportJobOutput,
+        },
+        summary="Realized gains of a year by lot (JSON, or the rows as CSV with Accept: text/csv)",
+        operation_id="report_realized",
+    )
+    def get(self, request: AuthenticatedRequest) -> Response:
+        year = _report_year(request.query_params.get("year"))
+        method = _report_method(request.query_params.get("method"), request.user.pk)
+        user_id = request.user.pk
+        through, trades = selectors.report_history(user_id=user_id, year=year)
+        if trades <= settings.REPORT_SYNC_MAX_TRADES:
+            return _report_response(request, selectors.realized_report(user_id=user_id, year=year, method=method))
+        built = selectors.realized_report_cached(user_id=user_id, year=year, method=method, through_trade_id=through)
+        if built is not None:
+            return _report_response(request, built)
+        return _job_response(services.realized_report_request(user=request.user, year=year, method=method))
+
+    @extend_schema_serializer(component_name="ReportInput")
+    class InputSerializer(serializers.Serializer[Any]):
+        year = serializers.IntegerField(help_text="Fills that closed in this year (UTC).")
+        method = serializers.ChoiceField(
+            choices=["fifo", "lifo", "hifo", "average"], required=False, help_text="Default: the account's."
+        )
+
+    @extend_schema(
+        request=InputSerializer,
+        responses={
+            202: OpenApiResponse(ReportJobOutput, description="Queued, or being built: poll its `url`."),
+            200: OpenApiResponse(ReportJobOutput, description="Already built over the same trades: `report` holds it."),
+        },
+        summary="Have a worker build the report, whatever the history's length",
+        operation_id="report_realized_request",
+    )
+    def post(self, request: AuthenticatedRequest) -> Response:
+        body = _json_body(request)
+        raw_year, raw_method = body.get("year"), body.get("method")
+        year = _report_year(str(raw_year) if type(raw_year) is int else raw_year if type(raw_year) is str else None)
+        method = _report_method(
+            raw_method if raw_method is None or isinstance(raw_method, str) else "?", request.user.pk
+        )
+        return _job_response(services.realized_report_request(user=request.user, year=year, method=method))
+
+    def get_renderer_context(self) -> dict[str, Any]:
+        return {**super().get_renderer_context(), "csv_header": selectors.REPORT_FIELDS}
+
+
+class RealizedReportJobApi(APIView):
+    renderer_classes = [OrjsonRenderer, CsvRenderer]
+
+    def get_renderer_context(self) -> dict[str, Any]:
+        return {**super().get_renderer_context(), "csv_header": selectors.REPORT_FIELDS}
+
+    @extend_schema(
+        responses={
+            (200, "application/json"): ReportJobOutput,
+            (200, "text/csv"): OpenApiTypes.STR,
+            (202, "application/json"): ReportJobOutput,
+            **errors(404),
+        },
+        summary="A report built by a worker: 202 while pending; when ready, its rows as CSV with Accept: text/csv",
+        operation_id="report_get",
+    )
+    def get(self, request: AuthenticatedRequest, report_id: uuid.UUID) -> Response:
+        job = selectors.realized_report_job(user_id=request.user.pk, report_id=report_id)
+        if job is None:
+            raise _not_found("report")
+        if job.status == RealizedReport.Status.READY and request.accepted_renderer.format == "csv":
+            return _report_response(request, job)
+        return _job_response(job)
+
+
+def _report_response(request: Request, report: dict[str, Any] | RealizedReport) -> Response:
+    csv = request.accepted_renderer.format == "csv"
+    if isinstance(report, RealizedReport):
+        if not csv:
+            return Response(orjson.Fragment(report.payload))  # stored as the JSON it is sent as
+        report = cast(dict[str, Any], orjson.loads(report.payload))
+    if not csv:
+        return Response(report)
+    rows = [{**row, "lot_ids": " ".join(map(str, row["lot_ids"]))} for row in report["rows"]]
+    response = Response(rows)
+    response["Content-Disposition"] = f'attachment; filename="realized-{report["year"]}-{report["method"]}.csv"'
+    return response
+
+
+def _job_response(job: RealizedReport) -> Response:
+    """A job in JSON whatever the Accept header: the CSV form is the report's, once it is ready."""
+    ready = job.status == RealizedReport.Status.READY
+    url = reverse("report", kwargs={"report_id": job.pk})
+    body = {
+        "id": str(job.pk),
+        "status": job.status,
+        "year": job.year,
+        "method": job.method,
+        "trades": job.trade_count,
+        "created_at": job.created_at.astimezone(UTC).isoformat(),
+        "finished_at": job.finished_at.astimezone(UTC).isoformat() if job.finished_at else None,
+        "url": url,
+        "report": orjson.Fragment(job.payload) if ready else None,
+    }
+    if job.status != RealizedReport.Status.PENDING:
+        return Response(body)
+    return Response(body, status=status.HTTP_202_ACCEPTED, headers={"Location": url, "Retry-After": "1"})
+
+
+def _report_year(raw: str | None) -> int:
+    if raw is None or not raw.isascii() or not raw.isdigit() or not 1970 <= int(raw[:6]) <= 9998:
+        raise ApplicationError("year_invalid", "Give the year as four digits, like 2026.", {"year": raw})
+    return int(raw)
+
+
+def _report_method(raw: str | None, user_id: int) -> Method:
+    if raw is None:
+        return Method(selectors.account_cost_basis_method(user_id=user_id))
+    try:
+        return Method(raw)
+    except ValueError:
+        raise ApplicationError("method_invalid", "Use fifo, lifo, hifo or average.", {"method": raw}) from None
 
 
 class PortfolioApi(APIView):

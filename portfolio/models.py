@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from django.conf import settings
@@ -61,6 +62,12 @@ class Account(models.Model):
     user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="account")
     cash = money_field()
     quote_asset = models.CharField(max_length=12, default="USDT")
+    # The realized-gains report's default method (the report takes any as a parameter).
+    cost_basis_method = models.CharField(
+        max_length=8,
+        choices=[("fifo", "FIFO"), ("lifo", "LIFO"), ("hifo", "HIFO"), ("average", "Average cost")],
+        default="fifo",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -136,3 +143,33 @@ class Trade(models.Model):
 
     def __str__(self) -> str:
         return f"{self.side} {self.quantity} {self.symbol_id} @ {self.price}"
+
+
+class RealizedReport(models.Model):
+    """A realized-gains report computed by a worker (portfolio.tasks.realized_report_build), for
+    histories too long to replay within a request. `payload` is the report's JSON, as the synchronous
+    endpoint would have sent it; `through_trade_id` is the user's newest trade when it was asked for,
+    so an unchanged history reuses it."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        READY = "ready"
+        FAILED = "failed"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    year = models.PositiveSmallIntegerField()
+    method = models.CharField(max_length=7)
+    status = models.CharField(max_length=7, choices=Status.choices, default=Status.PENDING)
+    through_trade_id = models.BigIntegerField(default=0)
+    trade_count = models.PositiveIntegerField(default=0)
+    payload = models.TextField(blank=True)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["user", "year", "method", "-created_at"], name="report_user_year")]
+
+    def __str__(self) -> str:
+        return f"{self.year} {self.method} ({self.status})"

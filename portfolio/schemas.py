@@ -72,6 +72,63 @@ class TotalsOutput(Shape):
     priced_positions = serializers.IntegerField()
 
 
+class ReportRowOutput(Shape):
+    """One closing fill and one lot it consumed."""
+
+    symbol = serializers.CharField()
+    side = serializers.ChoiceField(choices=["long", "short"], help_text="The lot's side.")
+    quantity = decimal_string()
+    opened_at = serializers.DateTimeField()
+    closed_at = serializers.DateTimeField()
+    proceeds = decimal_string(help_text="Net of the closing fee.")
+    cost_basis = decimal_string(help_text="Including the lot's share of its opening fee.")
+    opening_fee = decimal_string(help_text="The share of the opening fee in cost_basis.")
+    closing_fee = decimal_string()
+    gain = decimal_string()
+    term = serializers.ChoiceField(choices=["short", "long"], help_text="long: held more than 365 days.")
+    method = serializers.ChoiceField(choices=["fifo", "lifo", "hifo", "average"])
+    lot_ids = serializers.ListField(child=serializers.CharField(), help_text="The opening trades' ids.")
+
+
+class ReportTotalsOutput(Shape):
+    proceeds = decimal_string()
+    cost_basis = decimal_string()
+    gain = decimal_string()
+    short_term_gain = decimal_string()
+    long_term_gain = decimal_string()
+
+
+class OpenLotOutput(Shape):
+    symbol = serializers.CharField()
+    side = serializers.ChoiceField(choices=["long", "short"])
+    quantity = decimal_string()
+    price = decimal_string(help_text="The lot's cost per unit (pooled under the average method).")
+    opened_at = serializers.DateTimeField()
+    lot_ids = serializers.ListField(child=serializers.CharField())
+
+
+class ReportOutput(Shape):
+    year = serializers.IntegerField()
+    method = serializers.ChoiceField(choices=["fifo", "lifo", "hifo", "average"])
+    rows = ReportRowOutput(many=True)
+    totals = ReportTotalsOutput()
+    open_lots = OpenLotOutput(many=True, help_text="Lots still open at the end of the year.")
+
+
+class ReportJobOutput(Shape):
+    """A report a worker builds (histories too long to replay within a request)."""
+
+    id = serializers.UUIDField()
+    status = serializers.ChoiceField(choices=["pending", "ready", "failed"])
+    year = serializers.IntegerField()
+    method = serializers.ChoiceField(choices=["fifo", "lifo", "hifo", "average"])
+    trades = serializers.IntegerField(help_text="The trades replayed: the history up to the year's end.")
+    created_at = serializers.DateTimeField()
+    finished_at = serializers.DateTimeField(allow_null=True)
+    url = serializers.CharField(help_text="Where to read this job.")
+    report = ReportOutput(allow_null=True, help_text="Once ready.")
+
+
 class AccountOutput(Shape):
     cash = decimal_string()
     equity = decimal_string()
@@ -80,6 +137,9 @@ class AccountOutput(Shape):
     realized_pnl = decimal_string()
     fee_rate = decimal_string()
     quote_asset = serializers.CharField()
+    cost_basis_method = serializers.ChoiceField(
+        choices=["fifo", "lifo", "hifo", "average"], help_text="The realized-gains report's default."
+    )
 
 
 class TradeOutput(Shape):

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import csv
+import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from decimal import Decimal, localcontext
 from typing import Any
 
@@ -15,7 +17,8 @@ from django.db.models import Q, QuerySet, Sum
 from portfolio import domain
 from portfolio.domain import Holding
 from portfolio.domain.fills import EXACT
-from portfolio.models import Account, Order, Position, Trade
+from portfolio.domain.lots import Fill, GainRow, Lot, Method, replay_lots
+from portfolio.models import Account, Order, Position, RealizedReport, Trade
 from portfolio.payloads import (
     TRADE_COLUMNS,
     TRADE_FIELDS,
@@ -25,7 +28,8 @@ from portfolio.payloads import (
 )
 from pricefeed.bus import get_bus
 from pricefeed.domain import Tick
-from tradingsite.lib.numbers import decimal_str
+from tradingsite.lib.memory import collection_paused
+from tradingsite.lib.numbers import average_str, decimal_str
 
 
 def holding_list(*, user_id: int) -> list[Holding]:
@@ -68,6 +72,11 @@ def portfolio_summary(*, user_id: int) -> dict[str, Any]:
     return totals_payload(domain.totals(priced), priced=len(priced), positions=len(holdings))
 
 
+def account_cost_basis_method(*, user_id: int) -> str:
+    found = Account.objects.filter(user_id=user_id).values_list("cost_basis_method", flat=True).first()
+    return found or "fifo"
+
+
 def account_summary(*, user_id: int) -> dict[str, Any]:
     account = Account.objects.filter(user_id=user_id).first()
     cash = account.cash if account else settings.STARTING_BALANCE
@@ -86,6 +95,7 @@ def account_summary(*, user_id: int) -> dict[str, Any]:
         "realized_pnl": decimal_str(realized),
         "fee_rate": decimal_str(settings.FEE_RATE),
         "quote_asset": settings.QUOTE_ASSET,
+        "cost_basis_method": account.cost_basis_method if account else "fifo",
     }
 
 
@@ -154,3 +164,123 @@ def trade_queryset(*, user_id: int, symbol: str | None = None, start: Any = None
     if end:
         trades = trades.filter(executed_at__lt=end)
     return trades
+
+
+# --- the realized-gains report (the tax view) ---------------------------------------------------------
+
+REPORT_FIELDS = [
+    "symbol",
+    "side",
+    "quantity",
+    "opened_at",
+    "closed_at",
+    "proceeds",
+    "cost_basis",
+    "opening_fee",
+    "closing_fee",
+    "gain",
+    "term",
+    "method",
+    "lot_ids",
+]
+_FILL_COLUMNS = ["id", "symbol_id", "side", "quantity", "price", "fee", "executed_at", "realized_pnl_gross"]
+
+
+def report_history(*, user_id: int, year: int) -> tuple[int, int]:
+    """The user's newest trade id (0 for none) and how many trades a report of `year` replays."""
+    end = datetime(year + 1, 1, 1, tzinfo=UTC)
+    newest = Trade.objects.filter(user_id=user_id).order_by("-executed_at", "-id").values_list("id", flat=True)
+    return newest.first() or 0, Trade.objects.filter(user_id=user_id, executed_at__lt=end).count()
+
+
+def realized_report_cached(*, user_id: int, year: int, method: Method, through_trade_id: int) -> RealizedReport | None:
+    """A report built by a worker for the same question over the same history, if there is one."""
+    return (
+        RealizedReport.objects.filter(
+            user_id=user_id,
+            year=year,
+            method=method.value,
+            through_trade_id=through_trade_id,
+            status=RealizedReport.Status.READY,
+        )
+        .order_by("-created_at")
+        .first()
+    )
+
+
+def realized_report_job(*, user_id: int, report_id: uuid.UUID) -> RealizedReport | None:
+    return RealizedReport.objects.filter(user_id=user_id, pk=report_id).first()
+
+
+def realized_report(*, user_id: int, year: int, method: Method) -> dict[str, Any]:
+    """The year's realized gains by `method`, replayed from the trades (the source of truth): one row
+    per closing fill and lot it consumed, for the fills that closed in the year (UTC); the totals; and
+    the lots still open at the year's end. Deterministic: the same trades give the same report."""
+    start, end = datetime(year, 1, 1, tzinfo=UTC), datetime(year + 1, 1, 1, tzinfo=UTC)
+    trades = Trade.objects.filter(user_id=user_id, executed_at__lt=end).order_by("executed_at", "id")
+    fills = (
+        Fill(pk, symbol, side, quantity, price, fee, at, gross is not None)
+        for pk, symbol, side, quantity, price, fee, at, gross in trades.values_list(*_FILL_COLUMNS).iterator(20_000)
+    )
+    lots: dict[str, list[Lot]] = {}
+    with collection_paused():
+        rows = [(s, row) for s, row in replay_lots(fills, method, lots) if row.closed_at >= start]
+        return {
+            "year": year,
+            "method": method.value,
+            "rows": _report_rows(rows),
+            "totals": _report_totals([row for _, row in rows]),
+            "open_lots": [
+                {
+                    "symbol": symbol,
+                    "side": lot.side,
+                    "quantity": decimal_str(lot.quantity),
+                    "price": average_str(lot.price),
+                    "opened_at": lot.opened_at.astimezone(UTC).isoformat(),
+                    "lot_ids": list(lot.lot_ids),
+                }
+                for symbol in sorted(lots)
+                for lot in lots[symbol]
+            ],
+        }
+
+
+def _report_rows(rows: list[tuple[str, GainRow]]) -> list[dict[str, Any]]:
+    times: dict[datetime, str] = {}  # a fill's time is on each row it closed, a lot's on each it fed
+
+    def iso(at: datetime) -> str:
+        text = times.get(at)
+        if text is None:
+            text = times[at] = at.astimezone(UTC).isoformat()
+        return text
+
+    return [
+        {
+            "symbol": symbol,
+            "side": row.side,
+            "quantity": decimal_str(row.quantity),
+            "opened_at": iso(row.opened_at),
+            "closed_at": iso(row.closed_at),
+            "proceeds": decimal_str(row.proceeds),
+            "cost_basis": decimal_str(row.cost_basis),
+            "opening_fee": decimal_str(row.opening_fee),
+            "closing_fee": decimal_str(row.closing_fee),
+            "gain": decimal_str(row.gain),
+            "term": row.term,
+            "method": row.method.value,
+            "lot_ids": list(row.lot_ids),
+        }
+        for symbol, row in rows
+    ]
+
+
+def _report_totals(rows: list[GainRow]) -> dict[str, str]:
+    with localcontext(EXACT):
+        total = {
+            "proceeds": sum((r.proceeds for r in rows), Decimal(0)),
+            "cost_basis": sum((r.cost_basis for r in rows), Decimal(0)),
+            "gain": sum((r.gain for r in rows), Decimal(0)),
+            "short_term_gain": sum((r.gain for r in rows if r.term == "short"), Decimal(0)),
+            "long_term_gain": sum((r.gain for r in rows if r.term == "long"), Decimal(0)),
+        }
+    return {name: decimal_str(value) for name, value in total.items()}

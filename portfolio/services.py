@@ -15,12 +15,15 @@ from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 
+import orjson
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, InterfaceError, OperationalError, transaction
 from django.utils import timezone
 
 from accounts.models import User
+from portfolio import selectors
 from portfolio.domain.fills import Book, FillOutcome, Side, apply_fill
+from portfolio.domain.lots import Method
 from portfolio.domain.orders import (
     PendingOrder,
     RuleViolation,
@@ -29,7 +32,7 @@ from portfolio.domain.orders import (
     parse_quantity,
     project_pending,
 )
-from portfolio.models import Account, Order, Position, Trade
+from portfolio.models import Account, Order, Position, RealizedReport, Trade
 from portfolio.payloads import order_payload
 from pricefeed.bus import get_bus
 from pricefeed.domain import Tick, now_ms
@@ -69,6 +72,71 @@ def account_for_update(*, user_id: int) -> Account:
     except IntegrityError:
         pass  # created concurrently
     return Account.objects.select_for_update().get(user_id=user_id)
+
+
+def account_preferences_update(*, user: User, cost_basis_method: str) -> Account:
+    """The user's default method for the realized-gains report."""
+    if cost_basis_method not in Method.__members__.values():
+        raise ApplicationError("method_invalid", "Use fifo, lifo, hifo or average.", {"method": cost_basis_method})
+    with transaction.atomic():
+        account = account_for_update(user_id=user.pk)
+        account.cost_basis_method = cost_basis_method
+        account.save(update_fields=["cost_basis_method", "updated_at"])
+    return account
+
+
+# --- realized-gains reports built by a worker ---------------------------------------------------
+
+
+def realized_report_request(*, user: User, year: int, method: Method) -> RealizedReport:
+    """A report for the workers to build; the same question over an unchanged history (no newer
+    trade) reuses the last report asked for, built or still being built."""
+    through, count = selectors.report_history(user_id=user.pk, year=year)
+    stale = timezone.now() - timedelta(seconds=settings.REPORT_RETRY_AFTER_SECONDS)
+    existing = (
+        RealizedReport.objects.filter(user=user, year=year, method=method.value, through_trade_id=through)
+        .exclude(status=RealizedReport.Status.FAILED)
+        .exclude(status=RealizedReport.Status.PENDING, created_at__lt=stale)
+        .order_by("-created_at")
+        .first()
+    )
+    if existing is not None:
+        return existing
+    report = RealizedReport.objects.create(
+        user=user, year=year, method=method.value, through_trade_id=through, trade_count=count
+    )
+    transaction.on_commit(lambda: _enqueue_report(report.pk))
+    return report
+
+
+def _enqueue_report(report_id: uuid.UUID) -> None:
+    from portfolio.tasks import realized_report_build
+
+    try:
+        realized_report_build.delay(str(report_id))
+    except Exception:
+        # Still pending: the next request for it after REPORT_RETRY_AFTER_SECONDS asks again.
+        logger.exception("could not enqueue report %s", report_id)
+
+
+def realized_report_build(*, report_id: str) -> str:
+    """Replays the trades into the report and stores it. Deterministic, so a task run twice (a worker
+    lost mid-way) stores the same report; only a pending report is written."""
+    report = RealizedReport.objects.filter(pk=report_id, status=RealizedReport.Status.PENDING).first()
+    if report is None:
+        return "done"
+    pending = RealizedReport.objects.filter(pk=report_id, status=RealizedReport.Status.PENDING)
+    try:
+        built = selectors.realized_report(user_id=report.user_id, year=report.year, method=Method(report.method))
+    except (OperationalError, InterfaceError):
+        raise  # the database is away: the task retries
+    except Exception as error:
+        logger.exception("report %s failed", report_id)
+        pending.update(status=RealizedReport.Status.FAILED, error=type(error).__name__, finished_at=timezone.now())
+        return "failed"
+    payload = orjson.dumps(built).decode()
+    pending.update(status=RealizedReport.Status.READY, payload=payload, finished_at=timezone.now())
+    return "ready"
 
 
 # --- acceptance ----------------------------------------------------------------------------------

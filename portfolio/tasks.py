@@ -26,3 +26,15 @@ def orders_requeue_stale() -> int:
 @shared_task
 def orders_expire() -> int:
     return services.orders_expire()
+
+
+@shared_task(
+    acks_late=True,
+    reject_on_worker_lost=True,
+    autoretry_for=(OperationalError, InterfaceError),
+    retry_backoff=True,
+    retry_backoff_max=30,
+    max_retries=10,
+)
+def realized_report_build(report_id: str) -> str:
+    return services.realized_report_build(report_id=report_id)

@@ -27,6 +27,8 @@ HTTP_CODES: dict[str, Code] = {
     "percentage_invalid": Code(400, "a close percentage that is not a decimal in (0, 100]"),
     "symbols_invalid": Code(400, "a symbol list that is empty, too long or not letters and digits"),
     "status_invalid": Code(400, "a status filter outside the listed values"),
+    "year_invalid": Code(400, "a report year that is not a year from 1970 to 9998"),
+    "method_invalid": Code(400, "a cost-basis method other than fifo, lifo, hifo or average"),
     "username_taken": Code(400, "registration under a name that exists (whatever its case)"),
     "password_invalid": Code(400, "a new password that the password rules refuse"),
     "current_password_invalid": Code(400, "a password change whose current password is wrong"),
