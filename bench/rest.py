@@ -155,6 +155,7 @@ class Connections:
     def __init__(self, host: str, port: int, size: int):
         self.host, self.port, self.size = host, port, size
         self.idle: asyncio.Queue[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = asyncio.Queue()
+        self.replacing: set[asyncio.Task[None]] = set()
 
     async def open(self) -> None:
         for _ in range(self.size):
@@ -168,12 +169,25 @@ class Connections:
             status = int(head[9:12])
             length = int(head.lower().split(b"content-length:", 1)[1].split(b"\r\n", 1)[0])
             await reader.readexactly(length)
-        except (OSError, asyncio.IncompleteReadError, ValueError, IndexError):
+        except BaseException:
+            # A failed or timed-out (cancelled) request leaves its connection mid-response: close it and
+            # open another, or each timeout would take a connection out of the pool for good and an
+            # overload would turn into a generator that no longer sends.
             writer.close()
-            self.idle.put_nowait(await asyncio.open_connection(self.host, self.port))
+            replacing = asyncio.get_running_loop().create_task(self._replace())
+            self.replacing.add(replacing)
+            replacing.add_done_callback(self.replacing.discard)
             raise
         self.idle.put_nowait((reader, writer))
         return status
+
+    async def _replace(self) -> None:
+        while True:
+            try:
+                self.idle.put_nowait(await asyncio.open_connection(self.host, self.port))
+                return
+            except OSError:
+                await asyncio.sleep(0.1)
 
 
 def raw_request(method: str, path: str, token: str, body: bytes = b"") -> bytes:
