@@ -9,6 +9,7 @@ from typing import Any, cast
 
 import orjson
 from django.conf import settings
+from django.db import connection
 from django.db.models import QuerySet
 from django.http import StreamingHttpResponse
 from django.urls import reverse
@@ -22,7 +23,7 @@ from rest_framework.views import APIView
 from portfolio import selectors, services
 from portfolio.domain.lots import Method
 from portfolio.models import RealizedReport
-from portfolio.payloads import TRADE_COLUMNS, TRADE_FIELDS, order_payload, trade_row_payload
+from portfolio.payloads import TRADE_COLUMNS, TRADE_FIELDS, order_payload, trade_json, trade_row_payload
 from portfolio.schemas import (
     AccountOutput,
     CloseOutcomeOutput,
@@ -248,9 +249,9 @@ class RealizedReportApi(APIView):
         year = _report_year(request.query_params.get("year"))
         method = _report_method(request.query_params.get("method"), request.user.pk)
         user_id = request.user.pk
-        through, trades = selectors.report_history(user_id=user_id, year=year)
-        if trades <= settings.REPORT_SYNC_MAX_TRADES:
+        if selectors.report_trade_count(user_id=user_id, year=year) <= settings.REPORT_SYNC_MAX_TRADES:
             return _report_response(request, selectors.realized_report(user_id=user_id, year=year, method=method))
+        through = selectors.newest_trade_id(user_id=user_id)
         built = selectors.realized_report_cached(user_id=user_id, year=year, method=method, through_trade_id=through)
         if built is not None:
             return _report_response(request, built)
@@ -393,6 +394,11 @@ class TradeListApi(APIView):
             response = StreamingHttpResponse(selectors.trade_csv(trades), content_type="text/csv; charset=utf-8")
             response["Content-Disposition"] = 'attachment; filename="trades.csv"'
             return response  # type: ignore[return-value]  # DRF passes any HttpResponse through
+        if connection.vendor == "postgresql":  # each row's JSON written by the database, passed through
+            built = trades.annotate(json=trade_json()).values_list(
+                "executed_at", "order__client_order_id", "json", named=True
+            )
+            return _paginated(request, self, built, TradesNewestFirst(), lambda row: orjson.Fragment(row.json))
         # Plain values, not model instances: a page of 100 trades reads as one query and no objects.
         rows = trades.values_list(*TRADE_COLUMNS, named=True)
         return _paginated(request, self, rows, TradesNewestFirst(), lambda row: trade_row_payload(tuple(row)))

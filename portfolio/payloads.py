@@ -5,7 +5,10 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
+
+from django.db.models.expressions import RawSQL
 
 from portfolio.domain import Holding, Marked, Totals, mark
 from pricefeed.domain import Tick
@@ -123,6 +126,40 @@ TRADE_COLUMNS = [
     "realized_pnl_net",
     "executed_at",
 ]
+
+
+@lru_cache(maxsize=1)
+def _trade_json_sql() -> str:
+    from portfolio.models import Order, Trade
+
+    table, order = Trade._meta.db_table, Order._meta.db_table
+    columns = {
+        "id": f'"{table}"."id"',
+        "order_id": f'"{table}"."order_id"',
+        "client_order_id": f'"{order}"."client_order_id"',
+        "position_id": f'"{table}"."position_id"',
+        "symbol": f'"{table}"."symbol"',
+        "side": f'"{table}"."side"',
+        "fee_currency": f'"{table}"."fee_currency"',
+    }
+    for field in ("quantity", "price", "fee", "realized_pnl_gross", "realized_pnl_net"):
+        columns[field] = f'trim_scale("{table}"."{field}")::text'  # decimal_str: NUMERIC's text, no trailing zeros
+    at = f'"{table}"."executed_at"'
+    columns["executed_at"] = (  # isoformat() of an aware UTC time: microseconds only when there are some
+        f"to_char({at} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS')"
+        f" || CASE WHEN to_char({at}, 'US') = '000000' THEN ''"
+        f" ELSE to_char({at} AT TIME ZONE 'UTC', '.US') END || '+00:00'"
+    )
+    return "json_build_object(" + ", ".join(f"'{field}', {columns[field]}" for field in TRADE_FIELDS) + ")::text"
+
+
+def trade_json() -> RawSQL:
+    """A trade's JSON object as PostgreSQL writes it, the same text trade_row_payload gives (a test
+    holds them equal): a page of trades is read as 100 strings, with no Decimal, datetime or dict
+    made per row. Raw SQL on purpose: the same object built from Django expressions took longer to
+    compile per request than the rows took to format. The query must join the order (read
+    `order__client_order_id` with it)."""
+    return RawSQL(_trade_json_sql(), ())  # noqa: S611  # constant text: no parameter, no user input
 
 
 def trade_payload(trade: Trade) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from portfolio.domain.marks import (
     mark,
     percent,
     totals,
+    totals_at,
 )
 
 __all__ = [
@@ -24,4 +25,5 @@ __all__ = [
     "mark",
     "percent",
     "totals",
+    "totals_at",
 ]

@@ -72,6 +72,19 @@ def totals(pairs: Iterable[tuple[Holding, Marked]]) -> Totals:
     return Totals(invested, market_value, unrealized, percent(unrealized, invested))
 
 
+def totals_at(positions: Iterable[tuple[Decimal, Decimal, Decimal]]) -> Totals:
+    """totals() from (quantity, cost_basis, mark price) alone: the same exact sums, without marking
+    each position (no per-position percentage, a division each): what the portfolio summary needs."""
+    invested = market_value = unrealized = ZERO
+    with localcontext(EXACT):
+        for quantity, cost_basis, price in positions:
+            value = quantity * price
+            invested += cost_basis.copy_abs()
+            market_value += value
+            unrealized += value - cost_basis
+    return Totals(invested, market_value, unrealized, percent(unrealized, invested))
+
+
 def percent(part: Decimal, whole: Decimal) -> Decimal:
     """part / whole × 100, rounded half-even to 4 places from the exact quotient."""
     return decimal_percent(part, whole)

@@ -41,6 +41,20 @@ def test_totals_sum_signed_values_and_absolute_investment():
     assert totals.total_pnl_percent == D("10")
 
 
+position_strategy = st.tuples(
+    st.decimals(min_value=D("-100000"), max_value=D("100000"), places=8).filter(bool),
+    st.decimals(min_value=D("0.00000001"), max_value=D("10000000"), places=8),
+    st.decimals(min_value=D("0.00000001"), max_value=D("10000000"), places=8),
+)
+
+
+@given(positions=st.lists(position_strategy, max_size=60))
+def test_totals_without_marking_each_position_are_the_same(positions):
+    holdings = [(holding(str(q), str(q * entry)), price) for q, entry, price in positions]
+    marked = domain.totals([(h, domain.mark(h, price)) for h, price in holdings])
+    assert domain.totals_at((h.quantity, h.cost_basis, price) for h, price in holdings) == marked
+
+
 def test_nothing_invested_means_zero_percent():
     assert domain.totals([]).total_pnl_percent == D(0)
 

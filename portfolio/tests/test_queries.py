@@ -55,6 +55,7 @@ ENDPOINTS = [
     "/api/v1/account",
     "/api/v1/portfolio",
     "/api/v1/auth/sessions",
+    "/api/v1/reports/realized?year=2026",
 ]
 
 
