@@ -356,6 +356,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
             API_RATE_LIMIT="1000000",
             LOGIN_FAILURE_IP_LIMIT="1000000",
             LOG_LEVEL="WARNING",
+            **({"WEB_MAX_IN_FLIGHT": str(args.max_in_flight)} if args.max_in_flight else {}),
         )
         subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
         seed = SEED.replace("{password}", PASSWORD).replace("{users}", str(args.users))
@@ -466,6 +467,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=30)
     parser.add_argument("--users", type=int, default=50)
     parser.add_argument("--web-workers", type=int, default=2)
+    parser.add_argument("--max-in-flight", type=int, default=0, help="WEB_MAX_IN_FLIGHT (default: the setting's)")
     parser.add_argument("--trades", type=int, default=1000, help="the reader's trade history")
     parser.add_argument("--csv-rows", type=int, default=0)
     parser.add_argument("--cpu-per-endpoint", action="store_true")

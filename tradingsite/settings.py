@@ -266,6 +266,9 @@ WS_MAX_HZ = env_int("WS_MAX_HZ", 10, minimum=1)
 # them (tradingsite/handlers.py, pricefeed/hub.py: tune_threads; chosen with bench.rest).
 WEB_THREADS = env_int("WEB_THREADS", 2, minimum=1)
 WEB_SWITCH_INTERVAL_MS = float(env_decimal("WEB_SWITCH_INTERVAL_MS", "1"))
+# Requests one HTTP process holds at once (served or waiting for a thread); the next is answered 503
+# `overloaded` with Retry-After (tradingsite/handlers.py; chosen with bench.rest).
+WEB_MAX_IN_FLIGHT = env_int("WEB_MAX_IN_FLIGHT", 32, minimum=1)
 
 # /metrics: with a token, whoever sends it as a bearer token; without, the machine itself only.
 METRICS_TOKEN = env_str("METRICS_TOKEN") or ""

@@ -52,6 +52,7 @@ HTTP_CODES: dict[str, Code] = {
     "position_insufficient": Code(422, "a close larger than the open position, or of a flat one"),
     "client_order_id_conflict": Code(422, "a client_order_id already used for a different order"),
     "rate_limited": Code(429, "too many requests; `Retry-After` says how many seconds to wait"),
+    "overloaded": Code(503, "this server process has WEB_MAX_IN_FLIGHT requests in hand; retry after `Retry-After`"),
 }
 
 # An order's `reject_reason` (it was accepted, then refused at the fill): the codes above that the
