@@ -4,6 +4,7 @@ The bearer token IS the session key, so both ways share one expiry and one revoc
 
 from __future__ import annotations
 
+import threading
 import time
 
 from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
@@ -13,20 +14,26 @@ from rest_framework.authentication import BaseAuthentication, get_authorization_
 from rest_framework.request import Request
 
 from accounts.models import User
+from accounts.ratelimit import api_counter
 from accounts.sessions.backend import SessionStore
+from accounts.sessions.repository import Counter
 
 # The session is read on every request (so a logout or force-logout counts at once); the user row
 # behind it is kept per process for this long, with its session hash: a user deactivated in the
 # admin is refused within these seconds (their sessions, ended by a force-logout, at once).
 USER_CACHE_SECONDS = 5.0
 _users: dict[int, tuple[float, User, str]] = {}
+_last_count = threading.local()  # what the last user_for_session on this thread counted
 
 
-def user_for_session(session_key: str) -> User | None:
+def user_for_session(session_key: str, counter: Counter | None = None) -> User | None:
     """The active user a live session belongs to, checked as Django checks cookies: the session's
-    password hash must still match (a password change ends older sessions)."""
+    password hash must still match (a password change ends older sessions). With `counter`, the
+    user's rate-limit counter is incremented in the same Redis round trip (`last_count`)."""
     session = SessionStore(session_key)
+    session.counter = counter
     data = session.load()
+    _last_count.value = session.counted
     if not data or SESSION_KEY not in data or BACKEND_SESSION_KEY not in data:
         return None
     session_hash = data.get(HASH_SESSION_KEY, "")
@@ -65,14 +72,20 @@ def bearer_token(header: bytes) -> str | None:
 
 
 class BearerSessionAuthentication(BaseAuthentication):
+    """The session read and the API rate-limit count in one Redis round trip: the throttle
+    (accounts.ratelimit.UserApiThrottle) then decides from the count this left on the request."""
+
     def authenticate(self, request: Request) -> tuple[User, str] | None:
         header = get_authorization_header(request)
         if not header:
             return None
         token = bearer_token(header)
-        user = user_for_session(token) if token else None
+        counter, left = api_counter()
+        user = user_for_session(token, counter) if token else None
         if user is None:
             raise exceptions.AuthenticationFailed("The bearer token is not a live session.")
+        if _last_count.value is not None:
+            request.api_count = (_last_count.value, left)  # type: ignore[attr-defined]
         return user, token  # type: ignore[return-value]
 
     def authenticate_header(self, request: Request) -> str:

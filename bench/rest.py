@@ -103,6 +103,35 @@ def round_trips(user, trades):
                 copy.write_row((user.pk, order_id, positions[symbol], symbol, side, "0.01", "100.5", "0.001005",
                                 "USDT", gross, gross, at))
 
+def fill_table(total):
+    # `total` trades over 5,000 more users, written by the database itself (INSERT ... SELECT): the
+    # table the readers and the order path work against, as with years of a large user base.
+    if not total:
+        return
+    bulk = User.objects.bulk_create(User(username=f"bulk{n}", password="!") for n in range(5000))
+    symbol = names[0]
+    Order.objects.bulk_create(
+        Order(user=u, client_order_id="bulk", symbol_id=symbol, side="buy", quantity=Decimal("0.01"),
+              price=Decimal("100.5"), price_ts=1, fee_rate=Decimal("0.001"), status="filled") for u in bulk)
+    Position.objects.bulk_create(
+        Position(user=u, symbol_id=symbol, quantity=Decimal("1"), cost_basis=Decimal("100"),
+                 avg_entry_price=Decimal("100"), opened_at=now) for u in bulk)
+    per_user = total // len(bulk)
+    with connection.cursor() as cursor:
+        for first in range(0, per_user, 500):
+            cursor.execute(
+                "INSERT INTO portfolio_trade (user_id, order_id, position_id, symbol, side, quantity, price, fee,"
+                " fee_currency, executed_at)"
+                " SELECT o.user_id, o.id, p.id, o.symbol, 'buy', 0.01, 100.5, 0.001005, 'USDT',"
+                "  now() - interval '400 days' + g * interval '1 second'"
+                " FROM portfolio_order o JOIN portfolio_position p ON p.user_id = o.user_id,"
+                "  generate_series(%s, %s) g WHERE o.client_order_id = 'bulk'",
+                [first, min(per_user, first + 500) - 1],
+            )
+        cursor.execute("ANALYZE portfolio_trade")
+
+
+fill_table({table_trades})
 history(users[0], {trades})
 if {report_trades}:
     reporter = User.objects.create_user(username="reporter", password="{password}")
@@ -343,6 +372,17 @@ def realized_report_timing(base: str, trades: int) -> dict[str, Any]:
     return asyncio.run(run())
 
 
+def trades_table(database_url: str) -> dict[str, Any]:
+    import psycopg
+
+    with psycopg.connect(database_url) as conn:
+        rows, size = conn.execute(
+            "SELECT reltuples::bigint, pg_total_relation_size('portfolio_trade') FROM pg_class"
+            " WHERE relname = 'portfolio_trade'"
+        ).fetchone() or (0, 0)
+    return {"rows_estimate": int(rows), "total_mb": round(size / 2**20)}
+
+
 def measure(args: argparse.Namespace) -> dict[str, Any]:
     tmp = Path(os.environ.get("TMPDIR", "/tmp")) / f"bench-rest-{secrets.token_hex(3)}"
     tmp.mkdir(parents=True)
@@ -362,6 +402,9 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         seed = SEED.replace("{password}", PASSWORD).replace("{users}", str(args.users))
         seed = seed.replace("{trades}", str(args.trades)).replace("{csv_rows}", str(args.csv_rows))
         seed = seed.replace("{report_trades}", str(args.report_trades))
+        seed = seed.replace("{table_trades}", str(args.table_trades))
+        if args.table_trades:
+            print(f"writing {args.table_trades:,} trades over 5,000 users …", flush=True)
         done = subprocess.run(
             [sys.executable, "manage.py", "shell", "-c", seed], cwd=ROOT, env=env, capture_output=True, text=True
         )
@@ -394,6 +437,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
                 cpu["web"] * 10 / max(1, sum(len(v) for v in timings.ms.values()) / args.seconds), 2
             ),
         }
+        report["trades_table"] = trades_table(env["DATABASE_URL"])
         if args.cpu_per_endpoint:
             report["web_cpu_ms_per_request_by_endpoint"] = cpu_per_endpoint(base, tokens, web_pid)
         if args.csv_rows:
@@ -432,6 +476,8 @@ def write(report: dict[str, Any]) -> None:
     lines += [
         "",
         f"In all {round(total, 1)} requests/s (target ≥ 400). Errors and timeouts: {report['errors'] or 'none'}.",
+        f"Trades table: ~{report['trades_table']['rows_estimate']:,} rows, {report['trades_table']['total_mb']:,} MB"
+        " with its indexes.",
         f"HTTP pool CPU per request: {report['web_cpu_ms_per_request']} ms.",
         "",
         "| process | CPU % of one core |",
@@ -467,6 +513,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=30)
     parser.add_argument("--users", type=int, default=50)
     parser.add_argument("--web-workers", type=int, default=2)
+    parser.add_argument(
+        "--table-trades", type=int, default=0, help="trades table size: this many more, over 5,000 users"
+    )
     parser.add_argument("--max-in-flight", type=int, default=0, help="WEB_MAX_IN_FLIGHT (default: the setting's)")
     parser.add_argument("--trades", type=int, default=1000, help="the reader's trade history")
     parser.add_argument("--csv-rows", type=int, default=0)

@@ -9,7 +9,7 @@ from django.contrib.auth import SESSION_KEY
 from django.contrib.sessions.backends.base import CreateError, SessionBase
 
 from accounts.sessions import policy
-from accounts.sessions.repository import SessionExists, SessionRecord, get_repository
+from accounts.sessions.repository import Counter, SessionExists, SessionRecord, get_repository
 
 # A request refreshes `last_seen` at most this often: idle expiry is sliding to within this many
 # seconds, and a burst of requests costs one write, not one per request.
@@ -27,10 +27,16 @@ class SessionStore(SessionBase):
         super().__init__(session_key)
         self.client = client
         self.record: SessionRecord | None = None
+        self.counter: Counter | None = None  # set before load(): count this with the read
+        self.counted: int | None = None  # then its new value (None: the store did not count)
 
     def load(self) -> dict[str, Any]:
         key = self.session_key
-        record = get_repository().get(key) if key else None
+        record = None
+        if key and self.counter is not None:
+            record, self.counted = get_repository().get_counting(key, self.counter)
+        elif key:
+            record = get_repository().get(key)
         if record is None:
             self._session_key = None
             return {}

@@ -52,10 +52,20 @@ class SessionExists(Exception):
     pass
 
 
+# A counter to increment with a session read: (prefix, suffix, seconds to live); the counter's key is
+# prefix + the session's user id + suffix (the API rate limit's window, accounts.ratelimit).
+Counter = tuple[str, str, int]
+
+
 class SessionRepository(ABC):
     @abstractmethod
     def get(self, key: str) -> SessionRecord | None:
         """The record, or None when unknown or ended (an ended record is deleted on the way)."""
+
+    def get_counting(self, key: str, counter: Counter) -> tuple[SessionRecord | None, int | None]:
+        """get(), and the session user's `counter` incremented in the same round trip: its new value,
+        or None when this store does not count (the caller counts on its own)."""
+        return self.get(key), None
 
     @abstractmethod
     def put(self, record: SessionRecord, *, must_create: bool = False) -> None: ...
@@ -86,12 +96,37 @@ def _seconds_left(record: SessionRecord, at: float) -> int:
     return max(1, math.ceil(record.deadline - at))
 
 
+# The session hash and its user's counter in one round trip (a request's two Redis calls before any
+# work: who is calling, and the rate limit). The counter's key is built from the hash's `user_id`,
+# so it is not declared in KEYS: fine on one Redis server (as deployed), not on Redis Cluster.
+_GET_AND_COUNT = """
+local fields = redis.call('HGETALL', KEYS[1])
+local count = 0
+for i = 1, #fields, 2 do
+  if fields[i] == 'user_id' and fields[i + 1] ~= '' then
+    local counter = ARGV[1] .. fields[i + 1] .. ARGV[2]
+    count = redis.call('INCR', counter)
+    if count == 1 then redis.call('EXPIRE', counter, ARGV[3]) end
+  end
+end
+return {fields, count}
+"""
+
+
 class RedisSessionRepository(SessionRepository):
     def __init__(self, url: str):
         self.redis = redis.Redis.from_url(url, decode_responses=True)
+        self._get_and_count = self.redis.register_script(_GET_AND_COUNT)
 
     def get(self, key: str) -> SessionRecord | None:
-        raw = cast(dict[str, str], self.redis.hgetall(f"session:{key}"))
+        return self._live(key, cast(dict[str, str], self.redis.hgetall(f"session:{key}")))
+
+    def get_counting(self, key: str, counter: Counter) -> tuple[SessionRecord | None, int | None]:
+        fields, count = self._get_and_count(keys=[f"session:{key}"], args=list(counter))
+        record = self._live(key, dict(zip(fields[::2], fields[1::2], strict=True)))
+        return record, (int(count) if record is not None and count else None)
+
+    def _live(self, key: str, raw: dict[str, str]) -> SessionRecord | None:
         if not raw:
             return None
         record = SessionRecord(

@@ -68,3 +68,32 @@ def test_api_calls_are_limited_per_user(owner, other_user, settings):
     other = Client()
     other.force_login(other_user)
     assert other.get("/api/v1/auth/me").status_code == 200
+
+
+def test_a_bearer_request_reads_its_session_and_counts_its_limit_in_one_round_trip(owner, other_user, settings):
+    import redis
+
+    settings.API_RATE_LIMIT = 4
+    token = login("owner", "owner-password-1").json()["token"]
+    bearer: dict[str, Any] = {"HTTP_AUTHORIZATION": f"Bearer {token}"}
+    server = redis.Redis.from_url(settings.REDIS_URL)
+
+    def calls() -> dict[str, int]:
+        return {k: v["calls"] for k, v in server.info("commandstats").items() if k != "cmdstat_info"}
+
+    assert Client().get("/api/v1/auth/me", **bearer).status_code == 200  # the script loaded once
+    before = calls()
+    assert Client().get("/api/v1/auth/me", **bearer).status_code == 200
+    after = calls()
+    # One EVALSHA, and inside it (Redis counts a script's commands too) the session's HGETALL and the
+    # limit's INCR: no other call (the separate counting used INCR and EXPIRE in a pipeline).
+    assert {k: n - before.get(k, 0) for k, n in after.items() if n != before.get(k, 0)} == {
+        "cmdstat_evalsha": 1, "cmdstat_hgetall": 1, "cmdstat_incr": 1,
+    }  # fmt: skip
+    assert [Client().get("/api/v1/auth/me", **bearer).status_code for _ in range(3)] == [200, 200, 429]
+    cookie = Client()
+    cookie.force_login(owner)  # the same user by cookie counts against the same limit
+    assert cookie.get("/api/v1/auth/me").status_code == 429
+    other = Client()
+    other.force_login(other_user)
+    assert other.get("/api/v1/auth/me").status_code == 200
