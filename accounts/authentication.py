@@ -4,7 +4,6 @@ The bearer token IS the session key, so both ways share one expiry and one revoc
 
 from __future__ import annotations
 
-import threading
 import time
 
 from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
@@ -23,26 +22,29 @@ from accounts.sessions.repository import Counter
 # admin is refused within these seconds (their sessions, ended by a force-logout, at once).
 USER_CACHE_SECONDS = 5.0
 _users: dict[int, tuple[float, User, str]] = {}
-_last_count = threading.local()  # what the last user_for_session on this thread counted
 
 
-def user_for_session(session_key: str, counter: Counter | None = None) -> User | None:
+def user_for_session(session_key: str) -> User | None:
     """The active user a live session belongs to, checked as Django checks cookies: the session's
-    password hash must still match (a password change ends older sessions). With `counter`, the
-    user's rate-limit counter is incremented in the same Redis round trip (`last_count`)."""
+    password hash must still match (a password change ends older sessions)."""
+    return session_user(session_key)[0]
+
+
+def session_user(session_key: str, counter: Counter | None = None) -> tuple[User | None, int | None]:
+    """user_for_session(), and with `counter` the user's rate-limit counter incremented in the same
+    Redis round trip: its new value (None when the store did not count)."""
     session = SessionStore(session_key)
     session.counter = counter
     data = session.load()
-    _last_count.value = session.counted
     if not data or SESSION_KEY not in data or BACKEND_SESSION_KEY not in data:
-        return None
+        return None, session.counted
     session_hash = data.get(HASH_SESSION_KEY, "")
     found = _active_user(int(data[SESSION_KEY]))
     if found is not None and not constant_time_compare(session_hash, found[1]):
         found = _active_user(int(data[SESSION_KEY]), fresh=True)  # a password changed meanwhile?
     if found is None or not constant_time_compare(session_hash, found[1]):
-        return None
-    return found[0]
+        return None, session.counted
+    return found[0], session.counted
 
 
 def _active_user(user_id: int, *, fresh: bool = False) -> tuple[User, str] | None:
@@ -81,11 +83,11 @@ class BearerSessionAuthentication(BaseAuthentication):
             return None
         token = bearer_token(header)
         counter, left = api_counter()
-        user = user_for_session(token, counter) if token else None
+        user, counted = session_user(token, counter) if token else (None, None)
         if user is None:
             raise exceptions.AuthenticationFailed("The bearer token is not a live session.")
-        if _last_count.value is not None:
-            request.api_count = (_last_count.value, left)  # type: ignore[attr-defined]
+        if counted is not None:
+            request.api_count = (counted, left)  # type: ignore[attr-defined]
         return user, token  # type: ignore[return-value]
 
     def authenticate_header(self, request: Request) -> str:
