@@ -43,7 +43,26 @@ def _send_until_answered(port: int, head: bytes, chunks: Iterator[bytes]) -> tup
                 break  # the server closed it: its answer is waiting
             sent += len(chunk)
         sock.settimeout(5)
-        return sock.recv(4096), sent
+        return _read_answer(sock), sent
+
+
+def _read_answer(sock: socket.socket) -> bytes:
+    """The whole answer: its head and its Content-Length of body (they may come in two reads), or
+    what arrived before the server closed."""
+    answer = b""
+    while True:
+        head, separator, body = answer.partition(b"\r\n\r\n")
+        if separator and b"content-length:" in head.lower():
+            length = int(head.lower().split(b"content-length:", 1)[1].split(b"\r\n", 1)[0])
+            if len(body) >= length:
+                return answer
+        try:
+            more = sock.recv(65536)
+        except (ConnectionResetError, TimeoutError):
+            return answer
+        if not more:
+            return answer
+        answer += more
 
 
 def assert_oversized_bodies_are_refused_unread(port: int) -> None:
