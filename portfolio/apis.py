@@ -51,6 +51,9 @@ class NewestFirst(TimeCursorPagination):
     ordering = ("-created_at", "-id")
 
 
+METHODS = [method.value for method in Method]  # the cost-basis methods, as the API spells them
+
+
 class TradesNewestFirst(TimeCursorPagination):
     ordering = ("-executed_at", "-id")
 
@@ -208,7 +211,7 @@ class AccountApi(APIView):
 
     @extend_schema_serializer(component_name="AccountPreferencesInput")
     class InputSerializer(serializers.Serializer[Any]):
-        cost_basis_method = serializers.ChoiceField(choices=["fifo", "lifo", "hifo", "average"])
+        cost_basis_method = serializers.ChoiceField(choices=METHODS)
 
     @extend_schema(
         request=InputSerializer,
@@ -223,19 +226,24 @@ class AccountApi(APIView):
         return Response(selectors.account_summary(user_id=request.user.pk))
 
 
-class RealizedReportApi(APIView):
+class _ReportRenderers(APIView):
+    """JSON, or a report's rows as CSV under REPORT_FIELDS."""
+
+    renderer_classes = [OrjsonRenderer, CsvRenderer]
+
+    def get_renderer_context(self) -> dict[str, Any]:
+        return {**super().get_renderer_context(), "csv_header": selectors.REPORT_FIELDS}
+
+
+class RealizedReportApi(_ReportRenderers):
     """A year's realized gains. Computed in the request up to REPORT_SYNC_MAX_TRADES trades (the
     history up to the year's end); beyond that a worker builds it: 202 with the job, and the same
     request answers with the report once it is ready (or read the job at its `url`)."""
 
-    renderer_classes = [OrjsonRenderer, CsvRenderer]
-
     @extend_schema(
         parameters=[
             OpenApiParameter("year", int, required=True, description="Fills that closed in this year (UTC)."),
-            OpenApiParameter(
-                "method", str, enum=["fifo", "lifo", "hifo", "average"], description="Default: the account's."
-            ),
+            OpenApiParameter("method", str, enum=METHODS, description="Default: the account's."),
         ],
         responses={
             (200, "application/json"): ReportOutput,
@@ -260,9 +268,7 @@ class RealizedReportApi(APIView):
     @extend_schema_serializer(component_name="ReportInput")
     class InputSerializer(serializers.Serializer[Any]):
         year = serializers.IntegerField(help_text="Fills that closed in this year (UTC).")
-        method = serializers.ChoiceField(
-            choices=["fifo", "lifo", "hifo", "average"], required=False, help_text="Default: the account's."
-        )
+        method = serializers.ChoiceField(choices=METHODS, required=False, help_text="Default: the account's.")
 
     @extend_schema(
         request=InputSerializer,
@@ -282,16 +288,8 @@ class RealizedReportApi(APIView):
         )
         return _job_response(services.realized_report_request(user=request.user, year=year, method=method))
 
-    def get_renderer_context(self) -> dict[str, Any]:
-        return {**super().get_renderer_context(), "csv_header": selectors.REPORT_FIELDS}
 
-
-class RealizedReportJobApi(APIView):
-    renderer_classes = [OrjsonRenderer, CsvRenderer]
-
-    def get_renderer_context(self) -> dict[str, Any]:
-        return {**super().get_renderer_context(), "csv_header": selectors.REPORT_FIELDS}
-
+class RealizedReportJobApi(_ReportRenderers):
     @extend_schema(
         responses={
             (200, "application/json"): ReportJobOutput,
