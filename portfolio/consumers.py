@@ -96,6 +96,7 @@ class PortfolioConsumer(AsyncWebsocketConsumer):
             interval=settings.WS_PUSH_INTERVAL_MS / 1000,
             heartbeat=settings.WS_HEARTBEAT_SECONDS,
             on_session_ended=self._session_over,
+            batch_interval=settings.PRICE_FLUSH_INTERVAL_MS / 1000,
         )
         self._send_snapshot(holdings)
         hub.track(self.live, self.live.mask)

@@ -11,8 +11,11 @@ the REST API's Decimal arithmetic, and formatted to the same text. The positions
 C array (portfolio/live_native.c) where it was built, else in Python (`PyBook`): a property test
 holds both to the REST API's numbers.
 
-Frames are conflated: a socket sends at most one `pnl` frame per `interval` (WS_PUSH_INTERVAL_MS),
-carrying the newest numbers of every position that moved since its last frame. A socket whose
+Frames are conflated: a socket sends one `pnl` frame per `interval` (WS_PUSH_INTERVAL_MS), carrying
+the newest numbers of every position that moved since its last frame. The interval is counted in
+the feed's batches (200 ms with a batch every 100 ms: every second batch) and, where batches stop
+coming, in time: a frame goes out with the prices of the batch just received, and a batch that comes
+a little early or late does not cost a socket a whole extra batch of waiting. A socket whose
 connection is not draining (`Outlet.writable()` false) keeps collecting which symbols moved and gets
 the newest numbers once it drains: latest wins, nothing queues.
 """
@@ -109,6 +112,15 @@ class PyBook:
             parts.append(f'["{symbol}","{text}","{_text(u, -exp)}","{scaled_str(percent, PERCENT_PLACES)}"]')
         return ",".join(parts), newest
 
+    def frame(self, mask: int, quotes: Quotes, seq: int, ts: int, since_ts: int) -> bytes | None:
+        positions, newest = self.marks(mask, quotes)
+        if not positions:
+            return None
+        return (
+            f'{{"type":"pnl","seq":{seq},"ts":{ts},"price_ts":{newest},"since_ts":{since_ts},'
+            f'"positions":[{positions}],"totals":{self.totals_json()}}}'
+        ).encode()
+
     def totals_json(self) -> str:
         percent = percent_scaled(self.unrealized, self.invested) if self.invested else 0
         return (
@@ -160,6 +172,16 @@ class LiveBook:
         except Wide:
             self._to_python()
             return self.book.marks(mask, quotes)  # type: ignore[no-any-return]
+
+    def frame(self, mask: int, quotes: Quotes, seq: int, ts: int, since_ts: int) -> bytes | None:
+        """A whole `pnl` frame for the held positions among `mask` (marked as `marks` does), or None
+        when none of them is priced. In C where the book is: one buffer, no intermediate text."""
+        mask &= self.mask
+        try:
+            return self.book.frame(mask, quotes, seq, ts, since_ts)  # type: ignore[no-any-return]
+        except Wide:  # marking again at the same quotes changes nothing already committed
+            self._to_python()
+            return self.book.frame(mask, quotes, seq, ts, since_ts)  # type: ignore[no-any-return]
 
     def totals_json(self) -> str:
         try:
@@ -222,10 +244,12 @@ class LiveSocket:
     sends control frames."""
 
     __slots__ = (
+        "batch_interval",
         "book",
         "closed",
         "connection_id",
         "dirty",
+        "due_batch",
         "heartbeat_due",
         "interval",
         "next_due",
@@ -252,6 +276,7 @@ class LiveSocket:
         interval: float,
         heartbeat: float,
         on_session_ended: Callable[[], None],
+        batch_interval: float = 0.1,
     ):
         self.outlet = outlet
         self.book = book
@@ -261,7 +286,9 @@ class LiveSocket:
         self.oldest_ts = 0
         self.seq = 0
         self.interval = interval
+        self.batch_interval = batch_interval  # the feed's (PRICE_FLUSH_INTERVAL_MS)
         self.next_due = 0.0
+        self.due_batch = -1  # the batch its next frame waits for; -1: its first frame, at the next one
         # A random phase: sockets that connected together must not all beat in the same tick.
         self.heartbeat_due = _clock() + heartbeat * random.random()  # noqa: S311 (not a secret)
         self.session_deadline = session_deadline
@@ -287,22 +314,27 @@ class LiveSocket:
             self.oldest_ts = min_ts(moved, quotes)
         self.dirty |= moved
 
-    def ready(self, now: float) -> bool:
-        return now >= self.next_due and self.outlet.writable()
+    def ready(self, now: float, batch: int) -> bool:
+        """Due at the `batch`-th batch of the feed (-1: between batches) or at time `now`, and draining."""
+        return (self.due_batch <= batch or now >= self.next_due) and self.outlet.writable()
 
-    def flush(self, now: float, quotes: Quotes) -> None:
+    def flush(self, now: float, batch: int, quotes: Quotes) -> None:
         """One `pnl` frame with the newest numbers of every held position that moved (and one `prices`
-        frame for the watched ones), then nothing until `interval` has passed."""
+        frame for the watched ones), then nothing until `interval` has passed: in batches, or in time
+        where batches do not come."""
         moved, self.dirty = self.dirty, 0
         self.next_due = now + self.interval
-        positions, newest = self.book.marks(moved, quotes)
-        if positions:
+        every, due = max(1, round(self.interval / self.batch_interval)), self.due_batch
+        if due < 0:  # the first frame: its batch sets this socket's phase among the process's sockets
+            self.due_batch = batch + every
+        else:  # the phase kept: the first of its batches after this one. (Counted from this batch,
+            # a pass that merged two batches would put every socket it served in one phase: the
+            # sockets of a process gathered, within a minute, into one pass of twice the frames.)
+            self.due_batch = due + every * max(1, -(-(batch + 1 - due) // every))
+        frame = self.book.frame(moved, quotes, self.seq + 1, now_ms(), self.oldest_ts)
+        if frame is not None:
             self.seq += 1
-            frame = (
-                f'{{"type":"pnl","seq":{self.seq},"ts":{now_ms()},"price_ts":{newest},'
-                f'"since_ts":{self.oldest_ts},"positions":[{positions}],"totals":{self.book.totals_json()}}}'
-            )
-            self.outlet.write(frame.encode())
+            self.outlet.write(frame)
         if moved & self.watched_mask:
             watched = sorted((s, quotes[i]) for i, s in self.watched.items() if moved >> i & 1)
             self.send_prices([(s, q) for s, q in watched if q is not None])

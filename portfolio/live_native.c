@@ -17,6 +17,8 @@
  *             quote or a result does not fit: the caller moves the book to Python (Book.state())
  *             and marks it there.
  * Book.totals_json() -> the pnl frame's totals object, as REST's GET /portfolio writes it.
+ * Book.frame(mask, quotes, seq, ts, since_ts) -> a whole pnl frame (bytes): marks, then the head
+ *             and the totals around them in the same buffer; None when nothing of the mask is priced.
  * min_ts(mask, quotes) -> the smallest event_ts among the quotes of the mask's ids.
  */
 #define PY_SSIZE_T_CLEAN
@@ -28,7 +30,6 @@ typedef __int128 i128;
 #define TOTAL_EXP (-18)
 #define MIN_EXP (-18)
 #define MAX_EXP 20
-static const i128 I128_MAX = (i128)(((unsigned __int128)1 << 127) - 1);
 static i128 POW10[39];
 static PyObject *Wide;
 
@@ -48,12 +49,8 @@ typedef struct {
     Py_ssize_t priced;
 } Book;
 
-static int mul_ok(i128 a, i128 b, i128 *out) {
-    if (a == 0 || b == 0) { *out = 0; return 1; }
-    i128 abs_a = a < 0 ? -a : a, abs_b = b < 0 ? -b : b;
-    if (abs_a > I128_MAX / abs_b) return 0;
-    *out = a * b;
-    return 1;
+static int mul_ok(i128 a, i128 b, i128 *out) { /* no 128-bit division: the compiler's overflow check */
+    return !__builtin_mul_overflow(a, b, out);
 }
 
 static int scale_ok(i128 a, int k, i128 *out) { /* a * 10^k, k >= 0 */
@@ -70,6 +67,13 @@ static int as_i64(PyObject *o, long long *out) {
 }
 
 static i128 div_half_even(i128 n, i128 d) { /* d > 0 */
+    if (n >= INT64_MIN && n <= INT64_MAX && d <= INT64_MAX) { /* the usual case: one 64-bit division */
+        int64_t q = (int64_t)n / (int64_t)d, r = (int64_t)n % (int64_t)d;
+        if (r < 0) { q -= 1; r += (int64_t)d; }
+        uint64_t twice = 2 * (uint64_t)r;
+        if (twice > (uint64_t)d || (twice == (uint64_t)d && (q & 1))) q += 1;
+        return q;
+    }
     i128 q = n / d, r = n % d;
     if (r < 0) { q -= 1; r += d; }
     i128 twice = 2 * r;
@@ -182,15 +186,23 @@ static PyObject *Book_new(PyTypeObject *type, PyObject *args, PyObject *kwds) {
 
 typedef struct { i128 u, pct; int E; } Mark;
 
-static PyObject *Book_marks(Book *self, PyObject *args) {
-    PyObject *mask, *quotes;
-    if (!PyArg_ParseTuple(args, "O!O!", &PyLong_Type, &mask, &PyList_Type, &quotes)) return NULL;
-    if (self->n == 0) return Py_BuildValue("(sL)", "", 0LL);
+/* Marks the mask's positions and commits them and the totals; writes the entries into a new buffer
+ * (*out, freed by the caller) after `before` bytes and with `after` bytes to spare. Returns the
+ * entries' length, or -1 with an exception set (Wide: nothing changed). */
+static Py_ssize_t mark_into(Book *self, PyObject *mask, PyObject *quotes, Py_ssize_t before, Py_ssize_t after,
+                            char **out, long long *newest_out) {
+    *out = NULL;
+    *newest_out = 0;
+    if (self->n == 0) {
+        *out = PyMem_Malloc(before + after + 1);
+        if (!*out) { PyErr_NoMemory(); return -1; }
+        return 0;
+    }
     Py_ssize_t size;
     unsigned char *bits = mask_bytes(mask, self->pos[self->n - 1].id, &size);
-    if (!bits) return NULL;
+    if (!bits) return -1;
     Mark *marks = PyMem_Malloc(sizeof(Mark) * self->n);
-    if (!marks) { PyMem_Free(bits); return PyErr_NoMemory(); }
+    if (!marks) { PyMem_Free(bits); PyErr_NoMemory(); return -1; }
     long long newest = 0;
     i128 d_unrealized = 0, d_invested = 0, d_cost = 0;
     Py_ssize_t out_size = 0, count = 0;
@@ -256,8 +268,9 @@ static PyObject *Book_marks(Book *self, PyObject *args) {
         || __builtin_add_overflow(self->invested, d_invested, &invested)
         || __builtin_add_overflow(self->cost, d_cost, &cost))
         goto wide;
-    char *buffer = PyMem_Malloc(out_size + 1);
-    if (!buffer) { PyErr_NoMemory(); goto fail; }
+    char *start = PyMem_Malloc(before + out_size + after + 1);
+    if (!start) { PyErr_NoMemory(); goto fail; }
+    char *buffer = start + before;
     Py_ssize_t len = 0, written = 0, newly = 0;
     for (Py_ssize_t i = 0; i < self->n; i++) {
         Mark *m = &marks[i];
@@ -285,34 +298,48 @@ static PyObject *Book_marks(Book *self, PyObject *args) {
     self->invested = invested;
     self->cost = cost;
     self->priced += newly;
-    PyObject *text = PyUnicode_DecodeASCII(buffer, len, NULL);
-    PyMem_Free(buffer);
     PyMem_Free(marks);
     PyMem_Free(bits);
-    if (!text) return NULL;
-    return Py_BuildValue("(NL)", text, newest);
+    *out = start;
+    *newest_out = newest;
+    return len;
 wide:
     PyMem_Free(marks);
     PyMem_Free(bits);
     PyErr_SetString(Wide, "a number past the native book's range");
-    return NULL;
+    return -1;
 fail:
     PyMem_Free(marks);
     PyMem_Free(bits);
-    return NULL;
+    return -1;
 }
 
-static PyObject *Book_totals_json(Book *self, PyObject *unused) {
+static PyObject *Book_marks(Book *self, PyObject *args) {
+    PyObject *mask, *quotes;
+    if (!PyArg_ParseTuple(args, "O!O!", &PyLong_Type, &mask, &PyList_Type, &quotes)) return NULL;
+    char *buffer;
+    long long newest;
+    Py_ssize_t len = mark_into(self, mask, quotes, 0, 0, &buffer, &newest);
+    if (len < 0) return NULL;
+    PyObject *text = PyUnicode_DecodeASCII(buffer, len, NULL);
+    PyMem_Free(buffer);
+    if (!text) return NULL;
+    return Py_BuildValue("(NL)", text, newest);
+}
+
+#define TOTALS_MAX 400
+
+/* The totals object into buffer (TOTALS_MAX bytes): its length, or -1 with Wide set. */
+static int write_totals(Book *self, char *buffer) {
     i128 pct = 0;
     if (self->invested) {
         i128 num;
         if (!scale_ok(self->unrealized, 6, &num)) {
             PyErr_SetString(Wide, "totals past the native book's range");
-            return NULL;
+            return -1;
         }
         pct = div_half_even(num, self->invested);
     }
-    char buffer[400];
     int len = 0;
     len += sprintf(buffer + len, "{\"total_invested\":\"");
     len += write_scaled(buffer + len, self->invested, -TOTAL_EXP);
@@ -320,7 +347,7 @@ static PyObject *Book_totals_json(Book *self, PyObject *unused) {
     i128 market_value;
     if (__builtin_add_overflow(self->unrealized, self->cost, &market_value)) {
         PyErr_SetString(Wide, "totals past the native book's range");
-        return NULL;
+        return -1;
     }
     len += write_scaled(buffer + len, market_value, -TOTAL_EXP);
     len += sprintf(buffer + len, "\",\"total_unrealized_pnl\":\"");
@@ -328,7 +355,51 @@ static PyObject *Book_totals_json(Book *self, PyObject *unused) {
     len += sprintf(buffer + len, "\",\"total_pnl_percent\":\"");
     len += write_scaled(buffer + len, pct, 4);
     len += sprintf(buffer + len, "\",\"positions\":%zd,\"priced_positions\":%zd}", self->n, self->priced);
-    return PyUnicode_DecodeASCII(buffer, len, NULL);
+    return len;
+}
+
+static PyObject *Book_totals_json(Book *self, PyObject *unused) {
+    char buffer[TOTALS_MAX];
+    int len = write_totals(self, buffer);
+    return len < 0 ? NULL : PyUnicode_DecodeASCII(buffer, len, NULL);
+}
+
+#define HEAD_MAX 160
+
+/* A whole pnl frame as bytes, or None when none of the mask's positions is priced: the marks, the
+ * head (seq, ts, the newest price_ts, since_ts) and the totals written into one buffer. */
+static PyObject *Book_frame(Book *self, PyObject *args) {
+    PyObject *mask, *quotes;
+    long long seq, ts, since;
+    if (!PyArg_ParseTuple(args, "O!O!LLL", &PyLong_Type, &mask, &PyList_Type, &quotes, &seq, &ts, &since))
+        return NULL;
+    char *buffer;
+    long long newest;
+    Py_ssize_t len = mark_into(self, mask, quotes, HEAD_MAX, TOTALS_MAX + 16, &buffer, &newest);
+    if (len < 0) return NULL;
+    if (len == 0) {
+        PyMem_Free(buffer);
+        Py_RETURN_NONE;
+    }
+    char head[HEAD_MAX];
+    int head_len = snprintf(head, sizeof head,
+                            "{\"type\":\"pnl\",\"seq\":%lld,\"ts\":%lld,\"price_ts\":%lld,\"since_ts\":%lld,\"positions\":[",
+                            seq, ts, newest, since);
+    char *start = buffer + HEAD_MAX - head_len;
+    memcpy(start, head, head_len);
+    char *end = buffer + HEAD_MAX + len;
+    memcpy(end, "],\"totals\":", 11);
+    end += 11;
+    int totals_len = write_totals(self, end);
+    if (totals_len < 0) {
+        PyMem_Free(buffer);
+        return NULL;
+    }
+    end += totals_len;
+    *end++ = '}';
+    PyObject *frame = PyBytes_FromStringAndSize(start, end - start);
+    PyMem_Free(buffer);
+    return frame;
 }
 
 static PyObject *Book_state(Book *self, PyObject *unused) {
@@ -375,6 +446,7 @@ static PyMethodDef Book_methods[] = {
     {"marks", (PyCFunction)Book_marks, METH_VARARGS, "Mark the mask's positions; the frame's entries and deltas."},
     {"state", (PyCFunction)Book_state, METH_NOARGS, "Every position as (id, symbol, q, eq, c, ec, u, E)."},
     {"totals_json", (PyCFunction)Book_totals_json, METH_NOARGS, "The totals object of a pnl frame."},
+    {"frame", (PyCFunction)Book_frame, METH_VARARGS, "frame(mask, quotes, seq, ts, since_ts): a whole pnl frame."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -103,13 +103,27 @@ def test_pnl_entries_and_totals_equal_the_rest_api_at_the_same_prices(loop, held
         for step, move in enumerate(moves, start=2):
             moved = {h.symbol: move[n] for n, h in enumerate(held) if (n + step) % 2}
             marks.update(moved)
-            text, newest = book.marks(ids.mask(moved), ids.quotes(marks, step))
             positions, totals = rest_view(held, marks)
-            entries = json.loads(f"[{text}]")
+            if step % 2:  # the entries and the totals apart
+                text, newest = book.marks(ids.mask(moved), ids.quotes(marks, step))
+                entries, their_totals = json.loads(f"[{text}]"), json.loads(book.totals_json())
+            else:  # the whole frame, as the push sends it
+                frame = book.frame(ids.mask(moved), ids.quotes(marks, step), step, 99, 7)
+                if frame is None:
+                    assert not moved
+                    continue
+                body = json.loads(frame)
+                assert {k: body[k] for k in ("type", "seq", "ts", "since_ts")} == {
+                    "type": "pnl",
+                    "seq": step,
+                    "ts": 99,
+                    "since_ts": 7,
+                }
+                entries, their_totals, newest = body["positions"], body["totals"], body["price_ts"]
             assert sorted(e[0] for e in entries) == sorted(moved)
             for entry in entries:
                 assert dict(zip(PNL_FIELDS, entry, strict=True)) == {f: positions[entry[0]][f] for f in PNL_FIELDS}
-            assert json.loads(book.totals_json()) == totals
+            assert their_totals == totals
             assert newest == (step if moved else 0)
 
 
@@ -124,10 +138,10 @@ def test_a_quote_past_64_bits_moves_a_c_book_to_python_without_losing_a_digit():
     book = LiveBook(held, ids, ids.quotes({"AUSDT": D("11")}, 1))
     assert isinstance(book.book, live.NativeBook)
     wide = D("12.123456789012345678")  # 20 digits: past a 64-bit integer
-    text, _ = book.marks(ids.mask(["AUSDT"]), ids.quotes({"AUSDT": wide}, 2))
+    frame = json.loads(book.frame(ids.mask(["AUSDT"]), ids.quotes({"AUSDT": wide}, 2), 1, 2, 2) or b"")
     assert isinstance(book.book, live.PyBook)
-    assert json.loads(f"[{text}]") == [["AUSDT", "12.123456789012345678", "4.246913578024691356", "21.2346"]]
-    assert json.loads(book.totals_json())["total_unrealized_pnl"] == "4.246913578024691356"
+    assert frame["positions"] == [["AUSDT", "12.123456789012345678", "4.246913578024691356", "21.2346"]]
+    assert frame["totals"]["total_unrealized_pnl"] == "4.246913578024691356"
 
 
 @given(st.integers(min_value=-(10**60), max_value=10**60), st.integers(min_value=0, max_value=40))
@@ -206,3 +220,28 @@ async def test_a_socket_sends_at_most_once_per_interval_with_what_moved_meanwhil
     assert len(wire.frames) == 2
     assert [p[0] for p in wire.frames[1]["positions"]] == ["BUSDT"]
     assert wire.frames[1]["totals"]["total_unrealized_pnl"] == "3"
+
+
+async def test_sockets_keep_their_turn_when_two_batches_come_in_one_pass():
+    """With a frame every second batch, a process's sockets take turns (half each batch). A busy
+    process merges batches into one pass: the sockets it serves must keep their turns, not all
+    gather into one pass of twice the frames."""
+    hub = PriceHub()
+    held = [holding(1, "AUSDT", "1", "10")]
+    first, second = Wire(), Wire()
+    a = live_socket(first, held, hub, interval=0.2)
+    hub.track(a, a.mask)
+    hub.apply(batch(1, AUSDT="11"))  # a's first frame: its turn is the odd batches
+    b = live_socket(second, held, hub, interval=0.2)
+    hub.track(b, b.mask)
+    hub.apply(batch(2, AUSDT="12"))  # b's first frame: the even ones
+    hub._receive(batch(3, AUSDT="13"))
+    hub._receive(batch(4, AUSDT="14"))
+    hub._fan_out()  # batches 3 and 4 in one pass: both due, both served
+    assert (len(first.frames), len(second.frames)) == (2, 2)
+    for n in range(5, 11):
+        hub.apply(batch(n, AUSDT=f"1{n}"))
+        served = len(first.frames) + len(second.frames)
+        assert served == 4 + (n - 4), "one socket per batch, in turn"
+    assert [f["price_ts"] for f in first.frames[2:]] == [5, 7, 9]
+    assert [f["price_ts"] for f in second.frames[2:]] == [6, 8, 10]

@@ -31,6 +31,7 @@ def test_the_live_bench_runs(services_started):
         web=1,
         clients=1,
         rest_rate=2,
+        client_nice=10,
         no_ceiling=False,
     )
     report = run(args, ceiling_seconds=3)
