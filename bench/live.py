@@ -2,19 +2,21 @@
 
     .venv/bin/python -m bench.live [--users 5000] [--positions 50] [--symbols 500] [--rate 2500]
                                    [--seconds 300] [--server uvicorn|daphne] [--web 1] [--clients 2]
-                                   [--rest-rate 0] [--no-ceiling]
+                                   [--rest-rate 0] [--client-nice 10] [--no-ceiling]
 
 1. Starts its own PostgreSQL and Redis (or uses DATABASE_URL / REDIS_URL) and bulk-loads `--users`
    users holding `--positions` open positions each over `--symbols` symbols; one session per user
    goes straight into the session store.
 2. Starts the production topology on this machine: `--web` web processes (`--server`), the feeder
    with the simulated source at `--rate` updates/s over those symbols, a Celery worker.
-3. Opens one socket per user (bearer token) from `--clients` client processes (asyncio +
-   websockets; a message is timed by the `price_ts` it carries, found without parsing the JSON),
-   runs REST load alongside (`--rest-rate` requests/s to the HTTP pool: orders, portfolio and trades reads), and prints a
-   line of progress every 5 s.
+3. Opens one socket per user (bearer token) from `--clients` client processes (a lean asyncio
+   WebSocket client, at nice `--client-nice`: the load generator stands in for browsers on other
+   machines; a message is timed by the `price_ts` it carries, found without parsing the JSON), runs
+   REST load alongside (`--rest-rate` requests/s to the HTTP pool: orders, portfolio and trades
+   reads), and prints a line of progress every 5 s.
 4. Then measures a bare `websockets` broadcast server with the same number of sockets and the same
-   message size (the ceiling of this machine and client) unless `--no-ceiling`.
+   message size (the ceiling of this machine and client) unless `--no-ceiling`: its delivered rate,
+   and its CPU per message next to ours.
 Writes bench/results/live-<timestamp>.{json,md}: messages/s, updates/s per user, latency from the
 exchange event time to client receipt (p50/p95/p99/max), CPU and RSS per process, Redis and
 PostgreSQL load, REST p50/p99, errors and disconnects, and our rate as a share of the ceiling.
@@ -51,6 +53,7 @@ RCVBUF = 128 * 1024
 PRICE_TS = re.compile(rb'"price_ts":(\d+)')
 PNL = re.compile(rb'^\{"type": ?"pnl"')  # ours and the ceiling's; a snapshot carries price_ts too
 SINCE_TS = re.compile(rb'"since_ts":(\d+)')
+SENT_TS = re.compile(rb'"ts":(\d+)')
 SIZE_SAMPLES = 4000  # pnl frame sizes kept per client process, for the ceiling's size distribution
 TYPE = re.compile(rb'"type":"(\w+)"')
 
@@ -102,15 +105,100 @@ def percentile(values: Sequence[float], q: float) -> float | None:
 # --- the socket clients (separate processes) ---------------------------------------------------------
 
 
-def client_process(urls: list[str], tokens: list[str], report: Any, stop: Any, ceiling: bool) -> None:
+def client_process(urls: list[str], tokens: list[str], report: Any, stop: Any, ceiling: bool, nice: int) -> None:
+    # The clients stand in for browsers on other machines: at a lower priority (`--client-nice`), the
+    # load generator does not take the CPU from the server at the moment a batch's frames are due.
+    # The same in both runs, ours and the ceiling's; `--client-nice 0` measures them as equals.
+    os.nice(nice)
     asyncio.run(_clients(urls, tokens, report, stop, ceiling))
 
 
-async def _clients(urls: list[str], tokens: list[str], report: Any, stop: Any, ceiling: bool) -> None:
-    import gc
+class _Socket(asyncio.Protocol):
+    """A WebSocket client reduced to what the bench needs: the upgrade, then unmasked server frames
+    parsed straight off the receive buffer, each whole message handed to `on_message`; pings are
+    answered, a close is answered and ends it. A general client library (websockets: a generator
+    parser, a queue and a task per socket) cost the load generator more CPU than the server it
+    measured spent on the same frames: this one leaves the machine to the server."""
 
-    from websockets.asyncio.client import connect
-    from websockets.exceptions import ConnectionClosed
+    def __init__(self, request: bytes, on_message: Any):
+        self.request = request
+        self.on_message = on_message
+        self.buffer = bytearray()
+        self.partial = bytearray()
+        self.upgraded = False
+        self.transport: asyncio.Transport | None = None
+        loop = asyncio.get_running_loop()
+        self.opened: asyncio.Future[None] = loop.create_future()
+        self.closed: asyncio.Future[None] = loop.create_future()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        transport.write(self.request)
+
+    def data_received(self, data: bytes) -> None:
+        buf = self.buffer
+        buf += data
+        if not self.upgraded:
+            end = buf.find(b"\r\n\r\n")
+            if end < 0:
+                return
+            if not buf.startswith(b"HTTP/1.1 101"):
+                self._fail(ConnectionError(bytes(buf[: buf.find(b"\r\n")]).decode(errors="replace")))
+                return
+            del buf[: end + 4]
+            self.upgraded = True
+            self.opened.set_result(None)
+        pos, size = 0, len(buf)
+        while size - pos >= 2:
+            first, length, head = buf[pos], buf[pos + 1] & 0x7F, 2
+            if length == 126:
+                if size - pos < 4:
+                    break
+                length, head = int.from_bytes(buf[pos + 2 : pos + 4]), 4
+            elif length == 127:
+                if size - pos < 10:
+                    break
+                length, head = int.from_bytes(buf[pos + 2 : pos + 10]), 10
+            if size - pos < head + length:
+                break
+            payload = bytes(buf[pos + head : pos + head + length])
+            pos += head + length
+            opcode = first & 0x0F
+            if opcode in (0, 1, 2):
+                if not first & 0x80:  # a fragment: kept until the message's last one
+                    self.partial += payload
+                    continue
+                if self.partial:
+                    payload, self.partial = bytes(self.partial + payload), bytearray()
+                self.on_message(payload)
+            elif opcode == 8:
+                self._send(0x88, payload[:2])
+                self.transport.close()  # type: ignore[union-attr]
+            elif opcode == 9:
+                self._send(0x8A, payload)
+        del buf[:pos]
+
+    def _send(self, first: int, payload: bytes) -> None:
+        mask = os.urandom(4)
+        masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+        self.transport.write(bytes((first, 0x80 | len(payload))) + mask + masked)  # type: ignore[union-attr]
+
+    def _fail(self, exc: Exception) -> None:
+        if not self.opened.done():
+            self.opened.set_exception(exc)
+        self.transport.close()  # type: ignore[union-attr]
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.opened.done():
+            self.opened.set_exception(exc or ConnectionError("closed before the upgrade"))
+        if not self.closed.done():
+            self.closed.set_result(None)
+
+
+async def _clients(urls: list[str], tokens: list[str], report: Any, stop: Any, ceiling: bool) -> None:
+    import base64
+    import gc
 
     # The load generator's own pauses are not the server's latency: collections rarer, start-up frozen
     # (the same in both runs, ours and the ceiling's).
@@ -128,14 +216,56 @@ async def _clients(urls: list[str], tokens: list[str], report: Any, stop: Any, c
         "latency": [],
         "oldest": [],
         "gaps": [],
+        "sent_gaps": [],
         "sizes": [],
         "types": {},
     }
+    loop = asyncio.get_running_loop()
 
     async def one(i: int, token: str) -> None:
         url = urls[i % len(urls)]
-        headers = {} if ceiling else {"Authorization": f"Bearer {token}"}
         host, port = url.split("//", 1)[1].split("/", 1)[0].split(":")
+        path = "/" + url.split("//", 1)[1].split("/", 1)[1]
+        key = base64.b64encode(os.urandom(16)).decode()
+        auth = "" if ceiling else f"Authorization: Bearer {token}\r\n"
+        request = (
+            f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n{auth}\r\n"
+        ).encode()
+        last = last_sent = 0
+        first = True
+
+        def on_message(data: bytes) -> None:
+            nonlocal last, last_sent, first
+            if first:  # ready when its first frame (our snapshot) is in, not at the handshake
+                state["opened"] += 1
+                first = False
+            state["messages"] += 1
+            state["bytes"] += len(data)
+            match = PNL.match(data) and PRICE_TS.search(data)
+            if match:
+                now = time.time_ns() // 1_000_000
+                state["pnl"] += 1
+                state["latency"].append(now - int(match.group(1)))
+                since = SINCE_TS.search(data)
+                if since:
+                    state["oldest"].append(now - int(since.group(1)))
+                if last:
+                    state["gaps"].append(now - last)
+                last = now
+                sent = SENT_TS.search(data)
+                if sent:  # the same gap by the server's clock: where a long gap arose
+                    if last_sent:
+                        state["sent_gaps"].append(int(sent.group(1)) - last_sent)
+                    last_sent = int(sent.group(1))
+                if len(state["sizes"]) < SIZE_SAMPLES:
+                    state["sizes"].append(len(data))
+            kind = TYPE.search(data[:40])
+            if kind:
+                name = kind.group(1).decode()
+                state["types"][name] = state["types"].get(name, 0) + 1
+
+        client: _Socket | None = None
         try:
             # A receive buffer of a browser's size (not loopback's autotuned megabytes): a client
             # that falls behind pushes back on the server, which then conflates, instead of the
@@ -143,47 +273,15 @@ async def _clients(urls: list[str], tokens: list[str], report: Any, stop: Any, c
             sock = socket.socket()
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RCVBUF)
             sock.setblocking(False)
-            await asyncio.get_running_loop().sock_connect(sock, (host, int(port)))
-            async with connect(
-                url,
-                sock=sock,
-                additional_headers=headers,
-                compression=None,
-                max_queue=16,
-                open_timeout=120,
-                ping_interval=None,
-                max_size=2**20,
-            ) as ws:
-                last = 0.0
-                first = True
-                while True:
-                    try:
-                        data = await ws.recv(decode=False)  # the bytes as sent: no UTF-8 round trip
-                    except ConnectionClosed:
-                        break
-                    if first:  # ready when its first frame (our snapshot) is in, not at the handshake
-                        state["opened"] += 1
-                        first = False
-                    state["messages"] += 1
-                    state["bytes"] += len(data)
-                    match = PNL.match(data) and PRICE_TS.search(data)
-                    if match:
-                        now = time.time_ns() // 1_000_000
-                        state["pnl"] += 1
-                        state["latency"].append(now - int(match.group(1)))
-                        since = SINCE_TS.search(data)
-                        if since:
-                            state["oldest"].append(now - int(since.group(1)))
-                        if last:
-                            state["gaps"].append(now - last)
-                        last = now
-                        if len(state["sizes"]) < SIZE_SAMPLES:
-                            state["sizes"].append(len(data))
-                    kind = TYPE.search(data[:40])
-                    if kind:
-                        name = kind.group(1).decode()
-                        state["types"][name] = state["types"].get(name, 0) + 1
-                state["closed"] += 1
+            await loop.sock_connect(sock, (host, int(port)))
+            _, client = await loop.create_connection(lambda: _Socket(request, on_message), sock=sock)
+            await asyncio.wait_for(client.opened, 120)
+            await client.closed
+            state["closed"] += 1
+        except asyncio.CancelledError:
+            if client is not None and client.transport is not None:
+                client.transport.close()
+            raise
         except Exception as exc:  # counted: a socket that could not open or broke
             state["errors"] += 1
             state.setdefault("last_error", repr(exc)[:200])
@@ -195,8 +293,9 @@ async def _clients(urls: list[str], tokens: list[str], report: Any, stop: Any, c
             await asyncio.sleep(0.05)  # open gradually: a handshake storm measures nothing useful
     while not stop.is_set():
         await asyncio.sleep(1)
+        state["cpu"] = time.process_time()  # this client's own CPU: the load generator's share of the machine
         report.put({**{k: (list(v) if isinstance(v, list) else v) for k, v in state.items()}, "_pid": os.getpid()})
-        for name in ("latency", "oldest", "gaps"):
+        for name in ("latency", "oldest", "gaps", "sent_gaps"):
             state[name].clear()
     for task in tasks:
         task.cancel()
@@ -339,18 +438,20 @@ def drive_sockets(
     rest: Any = None,
     on_opened: Any = None,
     on_start: Any = None,
+    nice: int = 0,
 ) -> dict[str, Any]:
     ctx = multiprocessing.get_context("fork")
     report, stop = ctx.Queue(), ctx.Event()
     shards = [tokens[i::clients] for i in range(clients)]
     procs = [
-        ctx.Process(target=client_process, args=(urls, shard, report, stop, ceiling), daemon=True) for shard in shards
+        ctx.Process(target=client_process, args=(urls, shard, report, stop, ceiling, nice), daemon=True)
+        for shard in shards
     ]
     for proc in procs:
         proc.start()
     latest: dict[int, dict[str, Any]] = {}
     latencies: list[int] = []
-    measured: dict[str, list[int]] = {"oldest": [], "gaps": []}
+    measured: dict[str, list[int]] = {"oldest": [], "gaps": [], "sent_gaps": []}
     # Wait until every socket is open (or broke), then measure for `seconds`.
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
@@ -363,7 +464,9 @@ def drive_sockets(
         time.sleep(0.5)
     time.sleep(3)  # let the connect storm's backlog drain before measuring
     _drain(report, latest, procs, None)
-    base = {k: sum(s.get(k, 0) for s in latest.values()) for k in ("messages", "pnl", "bytes", "closed", "errors")}
+    base = {
+        k: sum(s.get(k, 0) for s in latest.values()) for k in ("messages", "pnl", "bytes", "closed", "errors", "cpu")
+    }
     if on_start is not None:
         on_start()
     started = time.monotonic()
@@ -405,7 +508,10 @@ def drive_sockets(
         | {"max": max(measured["oldest"], default=None)},
         "gap_ms": {q: percentile(gaps, float(q[1:])) for q in ("p50", "p99", "p99.9")}
         | {"max": max(gaps, default=None), "over_250": sum(g > 250 for g in gaps), "count": len(gaps)},
+        "sent_gap_ms": {q: percentile(measured["sent_gaps"], float(q[1:])) for q in ("p50", "p99", "p99.9")}
+        | {"max": max(measured["sent_gaps"], default=None)},
         "frame_sizes": sizes,
+        "client_cpu_percent_of_one_core": round(100 * totals["cpu"] / elapsed, 1),
         "disconnects": totals["closed"],
         "errors": totals["errors"],
         "last_error": next((s["last_error"] for s in latest.values() if "last_error" in s), None),
@@ -445,6 +551,9 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=2, help="socket client processes")
     parser.add_argument(
         "--rest-rate", type=float, default=0, help="REST requests/s alongside: orders, portfolio and trades reads"
+    )
+    parser.add_argument(
+        "--client-nice", type=int, default=10, help="the socket clients' nice value (0: the server's priority)"
     )
     parser.add_argument("--no-ceiling", action="store_true")
     args = parser.parse_args()
@@ -550,7 +659,9 @@ def run(args: argparse.Namespace, ceiling_seconds: float = 30) -> dict[str, Any]
             nonlocal sampler
             sampler = Sampler(pids)  # CPU over the measurement window only, not the connect storm
 
-        ours = drive_sockets(urls, tokens, args.clients, args.seconds, False, progress, rest, on_opened, on_start)
+        ours = drive_sockets(
+            urls, tokens, args.clients, args.seconds, False, progress, rest, on_opened, on_start, args.client_nice
+        )
         cpu = sampler.cpu_percent()
         rss = sampler.max_rss
         wall = time.monotonic() - sampler.started
@@ -607,25 +718,48 @@ def run(args: argparse.Namespace, ceiling_seconds: float = 30) -> dict[str, Any]
     }
     if not args.no_ceiling:
         print("bare websockets broadcast ceiling …", flush=True)
-        result["ceiling"] = measure_ceiling(len(tokens), sizes, args.clients, ceiling_seconds)
+        result["ceiling"] = measure_ceiling(len(tokens), sizes, args.clients, ceiling_seconds, args.client_nice)
         if result["ceiling"]["messages_per_second"]:
             result["ratio_to_ceiling"] = round(ours["pnl_per_second"] / result["ceiling"]["messages_per_second"], 3)
+        bare, own = result["ceiling"]["server_cpu_us_per_message"], result["web_cpu_us_per_pnl_frame"]
+        result["cpu_ratio_to_ceiling"] = round(bare / own, 3) if bare and own else None
     return result
 
 
-def measure_ceiling(sockets: int, sizes: list[int], clients: int, seconds: float) -> dict[str, Any]:
+def measure_ceiling(sockets: int, sizes: list[int], clients: int, seconds: float, nice: int = 0) -> dict[str, Any]:
     ctx = multiprocessing.get_context("fork")
     port, ready = free_port(), ctx.Event()
     server = ctx.Process(target=ceiling_server, args=(port, sizes, ready), daemon=True)
     server.start()
     ready.wait(30)
+    sampler: Sampler | None = None
+
+    def on_start() -> None:
+        nonlocal sampler
+        sampler = Sampler({"ceiling": server.pid or 0})
+
     try:
-        result = drive_sockets([f"ws://127.0.0.1:{port}/"], ["-"] * sockets, clients, seconds, True, lambda *a: None)
+        result = drive_sockets(
+            [f"ws://127.0.0.1:{port}/"],
+            ["-"] * sockets,
+            clients,
+            seconds,
+            True,
+            lambda *a: None,
+            on_start=on_start,
+            nice=nice,
+        )
+        server_cpu = sampler.cpu_percent()["ceiling"] if sampler is not None else 0.0
     finally:
         server.kill()
         server.join(5)
-    return {
-        k: result[k] for k in ("sockets", "opened", "messages_per_second", "mean_message_bytes", "latency_ms", "errors")
+    keep = ("sockets", "opened", "messages_per_second", "mean_message_bytes", "latency_ms", "errors")
+    rate = result["messages_per_second"]
+    return {k: result[k] for k in keep} | {
+        "server_cpu_percent_of_one_core": server_cpu,
+        # What one frame costs the bare server: our web CPU per frame is compared with it.
+        "server_cpu_us_per_message": round(server_cpu / 100 / rate * 1e6, 1) if rate else None,
+        "client_cpu_percent_of_one_core": result["client_cpu_percent_of_one_core"],
     }
 
 
@@ -678,6 +812,7 @@ class _ThreadRunner:
 def write(report: dict[str, Any]) -> None:
     ours, lat = report["ours"], report["ours"]["latency_ms"]
     old, gap, fb = ours["oldest_latency_ms"], ours["gap_ms"], report["frame_bytes"]
+    sent = ours["sent_gap_ms"]
     cfg = report["config"]
     lines = [
         f"# Live PnL, {report['when']}",
@@ -696,6 +831,8 @@ def write(report: dict[str, Any]) -> None:
         f"| oldest change → client p50 / p95 / p99 / max ms | {old['p50']} / {old['p95']} / {old['p99']} / {old['max']} | p99 ≤ 400 |",
         f"| per-socket gap between pnl frames p50 / p99 / p99.9 / max ms | {gap['p50']} / {gap['p99']} / {gap['p99.9']} / {gap['max']} | ≤ 250 |",
         f"| gaps over 250 ms | {gap['over_250']} of {gap['count']} | 0 |",
+        f"| the same gaps by the server's send time p50 / p99 / p99.9 / max ms | {sent['p50']} / {sent['p99']} /"
+        f" {sent['p99.9']} / {sent['max']} | |",
         f"| pnl frame bytes mean / p50 / p99 | {fb['mean']} / {fb['p50']} / {fb['p99']} | |",
         f"| web CPU per pnl frame | {report['web_cpu_us_per_pnl_frame']} µs | |",
         f"| web RSS at sockets (MB) | {report['web_rss_mb_at_sockets']} | |",
@@ -714,9 +851,14 @@ def write(report: dict[str, Any]) -> None:
             f"| bare websockets broadcast, same sockets and frame sizes: msg/s | {c['messages_per_second']} | |"
         )
         lines.append(f"| our pnl frames / ceiling | {report.get('ratio_to_ceiling')} | ≥ 0.5 |")
+        lines.append(
+            f"| server CPU per frame: bare broadcast / ours (µs) | {c.get('server_cpu_us_per_message')} /"
+            f" {report['web_cpu_us_per_pnl_frame']} (ratio {report.get('cpu_ratio_to_ceiling')}) | |"
+        )
     lines += ["", "| process | CPU % of one core | max RSS MB |", "|---|---|---|"]
     for name, cpu in report["cpu_percent_of_one_core"].items():
         lines.append(f"| {name} | {cpu} | {report['max_rss_mb'].get(name)} |")
+    lines.append(f"| socket clients (load generator) | {ours.get('client_cpu_percent_of_one_core')} | |")
     lines += [
         "",
         f"Redis: {report['redis_commands_per_second']} commands/s. PostgreSQL: {report['postgres_transactions_per_second']}"
