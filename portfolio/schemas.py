@@ -134,8 +134,11 @@ class AccountOutput(Shape):
     equity = decimal_string()
     buying_power = decimal_string()
     gross_exposure = decimal_string()
+    long_market_value = decimal_string(help_text="Market value of the long positions (≥ 0).")
+    short_market_value = decimal_string(help_text="Market value of the short positions (≤ 0).")
     realized_pnl = decimal_string()
     fee_rate = decimal_string()
+    max_leverage = decimal_string(help_text="Buying power is equity × max_leverage − gross_exposure.")
     quote_asset = serializers.CharField()
     cost_basis_method = serializers.ChoiceField(
         choices=["fifo", "lifo", "hifo", "average"], help_text="The realized-gains report's default."

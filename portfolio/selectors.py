@@ -90,8 +90,10 @@ def account_summary(*, user_id: int) -> dict[str, Any]:
     cash = account.cash if account else settings.STARTING_BALANCE
     _, _, pairs = _marked(user_id)
     with localcontext(EXACT):
-        market_value = sum((m.market_value for _, m in pairs), Decimal(0))
-        exposure = sum((m.market_value.copy_abs() for _, m in pairs), Decimal(0))
+        long_value = sum((m.market_value for _, m in pairs if m.market_value > 0), Decimal(0))
+        short_value = sum((m.market_value for _, m in pairs if m.market_value < 0), Decimal(0))
+        market_value = long_value + short_value
+        exposure = long_value - short_value
         equity = cash + market_value
         buying_power = max(Decimal(0), equity * settings.MAX_LEVERAGE - exposure)
     realized = Position.objects.filter(user_id=user_id).aggregate(total=Sum("realized_pnl"))["total"] or Decimal(0)
@@ -100,8 +102,11 @@ def account_summary(*, user_id: int) -> dict[str, Any]:
         "equity": decimal_str(equity),
         "buying_power": decimal_str(buying_power),
         "gross_exposure": decimal_str(exposure),
+        "long_market_value": decimal_str(long_value),
+        "short_market_value": decimal_str(short_value),
         "realized_pnl": decimal_str(realized),
         "fee_rate": decimal_str(settings.FEE_RATE),
+        "max_leverage": decimal_str(settings.MAX_LEVERAGE),
         "quote_asset": settings.QUOTE_ASSET,
         "cost_basis_method": account.cost_basis_method if account else "fifo",
     }

@@ -6,4 +6,6 @@ app_name = "portfolio"
 
 urlpatterns = [
     path("", views.home, name="home"),
+    path("history/", views.history, name="history"),
+    path("report/", views.report, name="report"),
 ]

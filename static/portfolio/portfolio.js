@@ -1,136 +1,377 @@
-// Live portfolio: renders the `snapshot` and applies `pnl` deltas from /ws/v1/portfolio.
-// Numbers arrive as decimal strings and are shown as sent (grouped), never re-computed in floats.
+// The dashboard: the live portfolio from /ws/v1/portfolio (snapshot, then pnl frames), the account
+// from GET /account, the order ticket, closing from a row, recent orders updated by `order` frames.
+// Numbers arrive as decimal strings; sums are exact (BigInt, static/site/app.js), shown rounded.
 (function () {
   "use strict";
+  const { api, add, sub, mul, cmp, sum, fmt, signed, symbols, signedOut, el, reason } = window.site;
+  const $ = (id) => document.getElementById(id);
   const tbody = document.querySelector("#positions tbody");
-  const conn = document.getElementById("conn");
+  const conn = $("conn");
+
+  const positions = new Map(); // symbol -> position (as GET /positions, market value kept current)
   const rows = new Map(); // symbol -> <tr>
-  const costs = new Map(); // symbol -> cost basis (decimal string), from the snapshot
+  let account = null; // GET /account: cash, realized_pnl, max_leverage, fee_rate
+  let totals = null; // the socket's totals (as GET /portfolio)
   let pnlFields = ["symbol", "current_price", "unrealized_pnl", "unrealized_pnl_percent"];
+  let symbolInfo = new Map();
+  let socket = null;
   let retry = 0;
+  let stopped = false;
+  const watched = { symbol: null, price: null };
 
-  // Exact decimal-string addition (BigInt), for a position's market value = cost basis + unrealized
-  // PnL: pnl frames carry only what the server computes per move (README, live socket).
-  function addDecimal(a, b) {
-    const places = Math.max((a.split(".")[1] || "").length, (b.split(".")[1] || "").length);
-    const scaled = (t) => {
-      const negative = t.startsWith("-");
-      const [w, f = ""] = (negative ? t.slice(1) : t).split(".");
-      const v = BigInt(w + f.padEnd(places, "0"));
-      return negative ? -v : v;
-    };
-    const sum = scaled(a) + scaled(b);
-    const negative = sum < 0n;
-    const digits = (negative ? -sum : sum).toString().padStart(places + 1, "0");
-    const whole = digits.slice(0, digits.length - places);
-    const frac = digits.slice(digits.length - places).replace(/0+$/, "");
-    return (negative ? "-" : "") + whole + (frac ? "." + frac : "");
+  // --- numbers ---------------------------------------------------------------------------------
+  const MONEY = 2;
+  const PERCENT = 2;
+  const info = (symbol) => symbolInfo.get(symbol) || { pricePlaces: 8, qtyPlaces: 8 };
+  function show(node, value, places) {
+    const shown = fmt(value, places);
+    if (node.textContent !== shown) node.textContent = shown;
   }
-  function fromPnl(entry) {
-    const p = {};
-    pnlFields.forEach((field, i) => { p[field] = entry[i]; });
-    const cost = costs.get(p.symbol);
-    if (cost !== undefined && p.unrealized_pnl !== undefined) p.market_value = addDecimal(cost, p.unrealized_pnl);
-    return p;
+  function showSigned(node, value, places, suffix) {
+    const s = signed(value, places, suffix);
+    if (node.textContent !== s.text) node.textContent = s.text;
+    node.classList.toggle("up", s.cls === "up");
+    node.classList.toggle("down", s.cls === "down");
+  }
+  function flash(node, before, after) {
+    if (before === undefined || before === null || after === null || before === after) return;
+    node.classList.remove("flash-up", "flash-down");
+    void node.offsetWidth; // restart the animation
+    node.classList.add(cmp(after, before) >= 0 ? "flash-up" : "flash-down");
   }
 
-  function group(text) {
-    if (text === null || text === undefined) return "—";
-    const negative = text.startsWith("-");
-    const [whole, frac] = (negative ? text.slice(1) : text).split(".");
-    const grouped = whole.replace(/\B(?=(\d{3})+(?!\d))/g, ",");
-    return (negative ? "-" : "") + grouped + (frac ? "." + frac : "");
+  // --- account ----------------------------------------------------------------------------------
+  // The REST API's account numbers, kept current between its reads from the live positions:
+  // equity = cash + long + short market value; buying power = max(0, equity × leverage − gross).
+  function derived() {
+    const values = [...positions.values()].map((p) => p.market_value).filter((v) => v !== null && v !== undefined);
+    const long = sum(values.filter((v) => cmp(v, "0") > 0));
+    const short = sum(values.filter((v) => cmp(v, "0") < 0));
+    const gross = sub(long, short);
+    if (!account) return { long, short, gross };
+    const equity = add(account.cash, add(long, short));
+    let buyingPower = sub(mul(equity, account.max_leverage), gross);
+    if (cmp(buyingPower, "0") < 0) buyingPower = "0";
+    return { long, short, gross, equity, buyingPower };
   }
-  function money(text) {
-    if (text === null || text === undefined) return "—";
-    const [whole, frac = ""] = text.split(".");
-    return group(whole + "." + (frac + "00").slice(0, 2));
-  }
-  function sign(el, text) {
-    el.classList.toggle("up", text !== null && !text.startsWith("-") && text !== "0");
-    el.classList.toggle("down", text !== null && text.startsWith("-"));
-  }
-  function setCell(el, text, shown) {
-    if (el.dataset.raw === String(text)) return;
-    const before = el.dataset.raw;
-    el.dataset.raw = String(text);
-    el.textContent = shown;
-    if (before !== undefined && text !== null) {
-      el.classList.remove("flash-up", "flash-down");
-      void el.offsetWidth; // restart the animation
-      el.classList.add(Number(text) >= Number(before) ? "flash-up" : "flash-down");
+  function renderAccount() {
+    const d = derived();
+    show($("long-mv"), d.long, MONEY);
+    show($("short-mv"), d.short, MONEY);
+    show($("gross"), d.gross, MONEY);
+    if (account) {
+      show($("cash"), account.cash, MONEY);
+      showSigned($("realized"), account.realized_pnl, MONEY);
+      show($("equity"), d.equity, MONEY);
+      show($("buying-power"), d.buyingPower, MONEY);
+      chart(d.equity);
     }
+    if (totals) {
+      showSigned($("total-pnl"), totals.total_unrealized_pnl, MONEY);
+      showSigned($("total-pnl-pct"), totals.total_pnl_percent, PERCENT, "%");
+    }
+    estimate();
+  }
+  async function loadAccount() {
+    try {
+      account = await api("GET", "account");
+      renderAccount();
+    } catch (e) { /* shown as — until the next snapshot */ }
+  }
+
+  // --- positions --------------------------------------------------------------------------------
+  function rowFor(symbol) {
+    let tr = rows.get(symbol);
+    if (tr) return tr;
+    tr = el("tr", { "data-symbol": symbol }, [
+      el("th", { scope: "row", class: "sym", text: symbol }),
+      el("td", { class: "side opt" }),
+      el("td", { class: "num qty" }),
+      el("td", { class: "num opt avg" }),
+      el("td", { class: "num price" }),
+      el("td", { class: "num opt mv" }),
+      el("td", { class: "num pnl" }),
+      el("td", { class: "num pct" }),
+      el("td", { class: "actions" }, [
+        el("button", { type: "button", class: "secondary small close", text: "Close", "aria-label": "Close " + symbol }),
+      ]),
+    ]);
+    tr.querySelector(".close").addEventListener("click", () => openClose(symbol));
+    rows.set(symbol, tr);
+    return tr;
   }
   function renderRow(p) {
-    let tr = rows.get(p.symbol);
-    if (!tr) {
-      tr = document.createElement("tr");
-      tr.dataset.symbol = p.symbol;
-      tr.innerHTML = '<td class="sym"></td><td class="side"></td><td class="num qty"></td><td class="num avg"></td>' +
-        '<td class="num price"></td><td class="num mv"></td><td class="num pnl"></td><td class="num pct"></td>';
-      rows.set(p.symbol, tr);
-      tbody.appendChild(tr);
-    }
-    if (p.side) {
-      costs.set(p.symbol, p.cost_basis);
-      tr.querySelector(".sym").textContent = p.symbol;
-      const side = tr.querySelector(".side");
-      side.textContent = p.side.toUpperCase();
-      side.className = "side side-" + p.side;
-      tr.querySelector(".qty").textContent = group(p.quantity);
-      tr.querySelector(".avg").textContent = group(p.avg_entry_price);
-    }
-    setCell(tr.querySelector(".price"), p.current_price, group(p.current_price));
-    setCell(tr.querySelector(".mv"), p.market_value, money(p.market_value));
-    const pnl = tr.querySelector(".pnl");
-    setCell(pnl, p.unrealized_pnl, money(p.unrealized_pnl));
-    sign(pnl, p.unrealized_pnl);
-    const pct = tr.querySelector(".pct");
-    setCell(pct, p.unrealized_pnl_percent, p.unrealized_pnl_percent === null ? "—" : money(p.unrealized_pnl_percent) + "%");
-    sign(pct, p.unrealized_pnl_percent);
+    const tr = rowFor(p.symbol);
+    const places = info(p.symbol);
+    const side = tr.querySelector(".side");
+    side.textContent = p.side === "long" ? "Long" : "Short";
+    side.className = "side opt side-" + p.side;
+    show(tr.querySelector(".qty"), p.quantity, places.qtyPlaces);
+    show(tr.querySelector(".avg"), p.avg_entry_price, places.pricePlaces);
+    show(tr.querySelector(".price"), p.current_price, places.pricePlaces);
+    show(tr.querySelector(".mv"), p.market_value, MONEY);
+    showSigned(tr.querySelector(".pnl"), p.unrealized_pnl, MONEY);
+    showSigned(tr.querySelector(".pct"), p.unrealized_pnl_percent, PERCENT, "%");
+    return tr;
   }
-  function renderTotals(t) {
-    const pnl = document.getElementById("total-pnl");
-    setCell(pnl, t.total_unrealized_pnl, money(t.total_unrealized_pnl));
-    sign(pnl, t.total_unrealized_pnl);
-    const pct = document.getElementById("total-pnl-pct");
-    setCell(pct, t.total_pnl_percent, money(t.total_pnl_percent) + "%");
-    sign(pct, t.total_pnl_percent);
-    setCell(document.getElementById("total-mv"), t.total_market_value, money(t.total_market_value));
-    setCell(document.getElementById("total-invested"), t.total_invested, money(t.total_invested));
-  }
-  function snapshot(msg) {
-    if (msg.pnl_fields) pnlFields = msg.pnl_fields;
+  function renderAll() {
+    tbody.replaceChildren();
     rows.clear();
-    costs.clear();
-    tbody.innerHTML = "";
-    if (msg.positions.length === 0) {
-      tbody.innerHTML = '<tr class="empty"><td colspan="8">No open positions.</td></tr>';
+    if (positions.size === 0) {
+      tbody.append(el("tr", { class: "empty" }, [el("td", { colspan: "9", text: "No open positions. Place an order to open one." })]));
     }
-    msg.positions.forEach(renderRow);
-    renderTotals(msg.totals);
-    if (msg.feed) setStatus("open", msg.feed.state);
+    [...positions.values()].sort((a, b) => a.symbol.localeCompare(b.symbol)).forEach((p) => tbody.append(renderRow(p)));
+    $("close-all").disabled = positions.size === 0;
   }
+  function applyPnl(entry) {
+    const moved = {};
+    pnlFields.forEach((field, i) => { moved[field] = entry[i]; });
+    const p = positions.get(moved.symbol);
+    if (!p) return;
+    const tr = rows.get(p.symbol);
+    const before = p.current_price;
+    Object.assign(p, moved);
+    p.market_value = add(p.cost_basis, p.unrealized_pnl); // exact, as REST computes it
+    renderRow(p);
+    if (tr) flash(tr.querySelector(".price"), before, p.current_price);
+  }
+
+  // --- the socket -------------------------------------------------------------------------------
   function setStatus(state, text) {
     conn.dataset.state = state;
     conn.textContent = text;
   }
+  function onMessage(msg) {
+    if (msg.type === "snapshot") {
+      if (msg.pnl_fields) pnlFields = msg.pnl_fields;
+      positions.clear();
+      msg.positions.forEach((p) => positions.set(p.symbol, { ...p }));
+      totals = msg.totals;
+      renderAll();
+      if (msg.feed) setStatus("open", "prices " + msg.feed.state);
+      loadAccount(); // cash and realized PnL change only with fills, and a fill sends a snapshot
+      if (watched.symbol) socket.send(JSON.stringify({ type: "watch", symbols: [watched.symbol] }));
+    } else if (msg.type === "pnl") {
+      msg.positions.forEach(applyPnl);
+      totals = msg.totals;
+      renderAccount();
+    } else if (msg.type === "prices") {
+      msg.prices.forEach((q) => { if (q.symbol === watched.symbol) watched.price = q.price; });
+      estimate();
+    } else if (msg.type === "order") {
+      showOrder(msg.order || msg);
+    } else if (msg.type === "feed") {
+      setStatus(msg.state === "stale" ? "stale" : "open", "prices " + msg.state);
+    }
+  }
   function connect() {
+    if (stopped) return;
     const scheme = location.protocol === "https:" ? "wss://" : "ws://";
-    const ws = new WebSocket(scheme + location.host + "/ws/v1/portfolio");
-    ws.onopen = () => { retry = 0; setStatus("open", "connected"); };
-    ws.onmessage = (event) => {
-      const msg = JSON.parse(event.data);
-      if (msg.type === "snapshot") snapshot(msg);
-      else if (msg.type === "pnl") { msg.positions.forEach((e) => renderRow(fromPnl(e))); renderTotals(msg.totals); }
-      else if (msg.type === "feed") setStatus("open", msg.state);
-    };
-    ws.onclose = (event) => {
-      if (event.code === 4401) { location.href = "/accounts/login/"; return; }
+    socket = new WebSocket(scheme + location.host + "/ws/v1/portfolio");
+    let opened = false;
+    socket.onopen = () => { opened = true; retry = 0; setStatus("open", "connected"); };
+    socket.onmessage = (event) => onMessage(JSON.parse(event.data));
+    socket.onclose = async (event) => {
+      if (event.code === 4401) return stop("signed out", "Your session ended: you logged out elsewhere, changed your password, or an administrator signed you out.");
+      if (event.code === 4429) {
+        stopped = true;
+        setStatus("closed", "too many tabs");
+        $("too-many").hidden = false;
+        return;
+      }
       setStatus("closed", "reconnecting…");
+      if (!opened) {
+        // Refused before it opened: a 403 (session gone) looks the same as a server restart here.
+        try { await api("GET", "auth/me"); } catch (e) {
+          if (e.status === 401 || e.status === 403) return stop("signed out", "Your session has ended.");
+        }
+      }
       retry = Math.min(retry + 1, 6);
-      setTimeout(connect, Math.random() * 250 * 2 ** retry); // full jitter
+      setTimeout(connect, 250 + Math.random() * 250 * 2 ** retry); // backoff with jitter
     };
   }
+  function stop(state, why) {
+    stopped = true;
+    setStatus("closed", state);
+    signedOut(why);
+  }
+
+  // --- orders -----------------------------------------------------------------------------------
+  const orderItems = new Map(); // id -> <li>
+  function showOrder(order) {
+    const list = $("orders");
+    list.querySelector(".empty")?.remove();
+    let li = orderItems.get(order.id);
+    if (!li) {
+      li = el("li", { "data-order": String(order.id) });
+      orderItems.set(order.id, li);
+      list.prepend(li);
+      while (list.children.length > 8) {
+        const last = list.lastElementChild;
+        orderItems.delete(Number(last.dataset.order));
+        last.remove();
+      }
+    }
+    const places = info(order.symbol);
+    const why = reason(order);
+    li.className = "order status-" + order.status;
+    li.replaceChildren(
+      el("span", { class: "order-side side-" + (order.side === "buy" ? "long" : "short"), text: order.side === "buy" ? "Buy" : "Sell" }),
+      " ",
+      el("span", { class: "num", text: fmt(order.quantity, places.qtyPlaces) }),
+      " ",
+      el("strong", { text: order.symbol }),
+      " ",
+      el("span", { class: "badge", text: order.status }),
+      order.status === "filled" ? el("span", { class: "num muted", text: " at " + fmt(order.price, places.pricePlaces) }) : "",
+      why ? el("span", { class: "reason", text: " " + why }) : "",
+    );
+  }
+  async function loadOrders() {
+    try {
+      const page = await api("GET", "orders?limit=8");
+      [...page.results].reverse().forEach(showOrder);
+    } catch (e) { /* the list stays empty */ }
+  }
+  function clientOrderId() {
+    const bytes = crypto.getRandomValues(new Uint8Array(16));
+    return "web-" + [...bytes].map((b) => b.toString(16).padStart(2, "0")).join("");
+  }
+
+  // --- the ticket -------------------------------------------------------------------------------
+  const form = $("ticket");
+  const symbolInput = $("ticket-symbol");
+  const quantityInput = $("ticket-quantity");
+  function ticket() {
+    const symbol = symbolInput.value.trim().toUpperCase();
+    const side = form.querySelector("input[name=side]:checked").value;
+    const quantity = quantityInput.value.trim();
+    return { symbol, side, quantity, known: symbolInfo.has(symbol), valid: /^\d+(\.\d+)?$/.test(quantity) && cmp(quantity, "0") > 0 };
+  }
+  function watch(symbol) {
+    if (watched.symbol === symbol) return;
+    watched.symbol = symbol;
+    watched.price = positions.get(symbol)?.current_price || null;
+    if (socket && socket.readyState === WebSocket.OPEN) {
+      socket.send(JSON.stringify({ type: "watch", symbols: symbol ? [symbol] : [] }));
+    }
+  }
+  function estimate() {
+    const t = ticket();
+    const places = info(t.symbol);
+    $("ticket-step").textContent = t.known ? "(step " + symbolInfo.get(t.symbol).step_size + ")" : "";
+    $("ticket-submit").textContent = t.known ? (t.side === "buy" ? "Buy " : "Sell ") + t.symbol : "Place order";
+    $("ticket-submit").classList.toggle("sell", t.side === "sell");
+    watch(t.known ? t.symbol : null);
+    const price = t.known ? watched.price : null;
+    show($("est-price"), price, places.pricePlaces);
+    if (!price || !t.valid || !account) {
+      ["est-value", "est-fee", "est-bp"].forEach((id) => { $(id).textContent = "—"; });
+      return;
+    }
+    const value = mul(t.quantity, price);
+    const fee = mul(value, account.fee_rate);
+    show($("est-value"), value, MONEY);
+    show($("est-fee"), fee, MONEY);
+    const held = positions.get(t.symbol);
+    const reduces = held && (held.side === "long") === (t.side === "sell");
+    const bp = derived().buyingPower;
+    if (reduces) $("est-bp").textContent = "more (it reduces your " + held.side + ")";
+    else show($("est-bp"), sub(bp, add(value, fee)), MONEY);
+  }
+  form.addEventListener("input", estimate);
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const t = ticket();
+    const message = $("ticket-message");
+    message.className = "message";
+    if (!t.known) { message.textContent = "Choose a symbol from the list."; message.classList.add("error"); return; }
+    if (!t.valid) { message.textContent = "Enter a quantity above zero, like 0.015."; message.classList.add("error"); return; }
+    $("ticket-submit").disabled = true;
+    try {
+      const order = await api("POST", "orders", { symbol: t.symbol, side: t.side, quantity: t.quantity, client_order_id: clientOrderId() });
+      showOrder(order);
+      message.textContent = "Order accepted: " + t.side + " " + t.quantity + " " + t.symbol + " (pending).";
+    } catch (e) {
+      message.textContent = window.site.reason({ reject_reason: e.code }) || e.message;
+      if (e.code === "invalid_input" || !window.site.reason({ reject_reason: e.code })) message.textContent = e.message;
+      message.classList.add("error");
+    } finally {
+      $("ticket-submit").disabled = false;
+    }
+  });
+
+  // --- closing ----------------------------------------------------------------------------------
+  const dialog = $("close-dialog");
+  let closing = null;
+  function openClose(symbol) {
+    const p = positions.get(symbol);
+    if (!p) return;
+    closing = symbol;
+    $("close-symbol").textContent = symbol;
+    $("close-open").textContent = fmt(p.quantity, info(symbol).qtyPlaces) + " (" + p.side + ")";
+    $("close-percentage").value = "100";
+    $("close-quantity").value = "";
+    $("close-message").textContent = "";
+    dialog.showModal();
+    $("close-percentage").focus();
+  }
+  $("close-quantity").addEventListener("input", () => { if ($("close-quantity").value) $("close-percentage").value = ""; });
+  $("close-percentage").addEventListener("input", () => { if ($("close-percentage").value) $("close-quantity").value = ""; });
+  $("close-cancel").addEventListener("click", () => dialog.close());
+  $("close-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const quantity = $("close-quantity").value.trim();
+    const percentage = $("close-percentage").value.trim();
+    const query = quantity ? "quantity=" + encodeURIComponent(quantity) : "percentage=" + encodeURIComponent(percentage || "100");
+    try {
+      const order = await api("DELETE", "positions/" + encodeURIComponent(closing) + "?" + query);
+      showOrder(order);
+      dialog.close();
+    } catch (e) {
+      $("close-message").textContent = e.message;
+      $("close-message").className = "message error";
+    }
+  });
+  $("close-all").addEventListener("click", async () => {
+    if (!confirm("Close all " + positions.size + " open positions at market?")) return;
+    try {
+      const result = await api("DELETE", "positions");
+      (result.results || result).forEach((r) => { if (r.order) showOrder(r.order); });
+    } catch (e) {
+      $("ticket-message").textContent = e.message;
+    }
+  });
+
+  // --- equity chart -----------------------------------------------------------------------------
+  const points = [];
+  let lastSample = 0;
+  function chart(equity) {
+    const now = Date.now();
+    const value = Number(equity); // a picture only: the numbers shown are the exact ones
+    if (now - lastSample < 1000 && points.length) points[points.length - 1] = value; // one point a second
+    else {
+      lastSample = now;
+      points.push(value);
+      if (points.length > 600) points.shift();
+    }
+    const lo = Math.min(...points);
+    const hi = Math.max(...points);
+    const span = hi - lo || 1;
+    const step = 300 / Math.max(1, points.length - 1);
+    document.querySelector("#equity-chart polyline").setAttribute(
+      "points", points.map((v, i) => (i * step).toFixed(1) + "," + (78 - ((v - lo) / span) * 76).toFixed(1)).join(" "));
+    $("equity-range").textContent = "low " + fmt(String(lo), MONEY) + " · high " + fmt(String(hi), MONEY);
+  }
+
+  // --- start ------------------------------------------------------------------------------------
+  symbols().then((map) => {
+    symbolInfo = map;
+    const list = $("symbol-list");
+    [...map.values()].filter((s) => s.status === "TRADING").forEach((s) => list.append(el("option", { value: s.symbol, label: s.base_asset + " / " + s.quote_asset })));
+    renderAll();
+    renderAccount();
+  }).catch(() => {});
+  loadOrders();
   connect();
 })();
