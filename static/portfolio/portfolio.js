@@ -23,11 +23,14 @@
   const MONEY = 2;
   const PERCENT = 2;
   const info = (symbol) => symbolInfo.get(symbol) || { pricePlaces: 8, qtyPlaces: 8 };
+  // The exact value stays on the element (data-raw): what is shown is only rounded from it.
   function show(node, value, places) {
     const shown = fmt(value, places);
     if (node.textContent !== shown) node.textContent = shown;
+    node.dataset.raw = value === null || value === undefined ? "" : value;
   }
   function showSigned(node, value, places, suffix) {
+    node.dataset.raw = value === null || value === undefined ? "" : value;
     const s = signed(value, places, suffix);
     if (node.textContent !== s.text) node.textContent = s.text;
     node.classList.toggle("up", s.cls === "up");
