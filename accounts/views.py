@@ -35,6 +35,15 @@ class RegisterForm(forms.Form):
 class PasswordForm(forms.Form):
     current_password = forms.CharField(max_length=128, strip=False, widget=forms.PasswordInput)
     new_password = forms.CharField(max_length=128, strip=False, widget=forms.PasswordInput)
+    confirm_password = forms.CharField(
+        label="New password again", max_length=128, strip=False, widget=forms.PasswordInput
+    )
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if data.get("new_password") != data.pop("confirm_password", None):
+            self.add_error("confirm_password", "The two new passwords differ.")
+        return data
 
 
 def _apply_error(form: forms.Form, error: ApplicationError) -> None:

@@ -49,9 +49,12 @@ def test_sessions_page_lists_and_revokes_and_password_page_ends_other_sessions(o
     page = laptop.get("/accounts/sessions/").content.decode()
     assert "laptop-browser" in page
     assert "phone-browser" in page
-    changed = laptop.post(
-        "/accounts/password/", {"current_password": "owner-password-1", "new_password": "a-new-password-for-me"}
-    )
+    differ = {"current_password": "owner-password-1", "new_password": "a-new-password-for-me"}
+    refused = laptop.post("/accounts/password/", {**differ, "confirm_password": "a-new-password-for-mE"})
+    assert refused.status_code == 400
+    assert "The two new passwords differ." in refused.content.decode()
+    assert phone.get("/accounts/sessions/").status_code == 200  # nothing changed
+    changed = laptop.post("/accounts/password/", {**differ, "confirm_password": "a-new-password-for-me"})
     assert changed.status_code == 302
     assert laptop.get("/accounts/sessions/").status_code == 200
     assert phone.get("/accounts/sessions/").status_code == 302  # logged out
