@@ -232,6 +232,14 @@ def test_a_trader_logs_in_trades_closes_half_and_reads_history_csv_and_report(si
     compare_with_rest(page, site)
     screenshots(page, "dashboard")
 
+    # A quantity off the symbol's step is refused with the reason in words, nothing placed.
+    page.fill("#ticket-symbol", "BBBUSDT")
+    page.fill("#ticket-quantity", "0.505")
+    page.click("#ticket-submit")
+    wait_text(page.locator("#ticket-message"), r"multiple of 0\.01")
+    assert "error" in (page.locator("#ticket-message").get_attribute("class") or "")
+    assert page.request.get(site.url + "/api/v1/orders").json()["results"] == []
+
     # The ticket: buy 0.5 BBBUSDT; the order shows pending, then filled; the position appears.
     page.fill("#ticket-symbol", "BBBUSDT")
     page.fill("#ticket-quantity", "0.5")

@@ -296,8 +296,11 @@
       showOrder(order);
       message.textContent = "Order accepted: " + t.side + " " + t.quantity + " " + t.symbol + " (pending).";
     } catch (e) {
-      message.textContent = window.site.reason({ reject_reason: e.code }) || e.message;
-      if (e.code === "invalid_input" || !window.site.reason({ reject_reason: e.code })) message.textContent = e.message;
+      message.textContent = e.message; // the API's own words, with the field when one is wrong
+      if (e.details && typeof e.details === "object") {
+        const fields = Object.entries(e.details).filter(([, v]) => Array.isArray(v)).map(([k, v]) => k + ": " + v.join(" "));
+        if (fields.length) message.textContent += " " + fields.join("; ");
+      }
       message.classList.add("error");
     } finally {
       $("ticket-submit").disabled = false;
