@@ -34,6 +34,7 @@ from portfolio.schemas import (
     ReportOutput,
     TotalsOutput,
     TradePage,
+    WatchlistOutput,
 )
 from tradingsite.lib.csv_renderer import CsvRenderer
 from tradingsite.lib.errors import ApplicationError
@@ -224,6 +225,31 @@ class AccountApi(APIView):
         serializer.is_valid(raise_exception=True)
         services.account_preferences_update(user=request.user, **serializer.validated_data)
         return Response(selectors.account_summary(user_id=request.user.pk))
+
+
+class WatchlistApi(APIView):
+    @extend_schema(responses={200: WatchlistOutput}, summary="My watch list", operation_id="watchlist_get")
+    def get(self, request: AuthenticatedRequest) -> Response:
+        return Response({"symbols": selectors.watchlist(user_id=request.user.pk)})
+
+
+class WatchlistSymbolApi(APIView):
+    @extend_schema(
+        request=None,
+        responses={200: WatchlistOutput, **errors(422)},
+        summary="Add a symbol to my watch list (at most WS_MAX_WATCHED_SYMBOLS; already there: unchanged)",
+        operation_id="watchlist_add",
+    )
+    def put(self, request: AuthenticatedRequest, symbol: str) -> Response:
+        return Response({"symbols": services.watchlist_add(user=request.user, symbol=symbol)})
+
+    @extend_schema(
+        responses={200: WatchlistOutput},
+        summary="Remove a symbol from my watch list (not there: unchanged)",
+        operation_id="watchlist_remove",
+    )
+    def delete(self, request: AuthenticatedRequest, symbol: str) -> Response:
+        return Response({"symbols": services.watchlist_remove(user=request.user, symbol=symbol)})
 
 
 class _ReportRenderers(APIView):

@@ -173,3 +173,18 @@ class RealizedReport(models.Model):
 
     def __str__(self) -> str:
         return f"{self.year} {self.method} ({self.status})"
+
+
+class WatchedSymbol(models.Model):
+    """A symbol on a user's watch list (the Markets page streams their prices)."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="watched_symbols")
+    symbol = models.ForeignKey(Symbol, on_delete=models.CASCADE, db_column="symbol", related_name="+")
+    added_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "symbol"], name="watched_symbol_once")]
+        indexes = [models.Index(fields=["user", "added_at"], name="watched_symbol_user")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id}: {self.symbol_id}"

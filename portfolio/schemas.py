@@ -165,3 +165,7 @@ class TradePage(Shape):
     next = serializers.URLField(allow_null=True)
     previous = serializers.URLField(allow_null=True)
     results = TradeOutput(many=True)
+
+
+class WatchlistOutput(Shape):
+    symbols = serializers.ListField(child=serializers.CharField(), help_text="In the order they were added.")

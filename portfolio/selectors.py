@@ -19,7 +19,7 @@ from portfolio import domain
 from portfolio.domain import Holding
 from portfolio.domain.fills import EXACT
 from portfolio.domain.lots import Fill, GainRow, Lot, Method, replay_lots
-from portfolio.models import Account, Order, Position, RealizedReport, Trade
+from portfolio.models import Account, Order, Position, RealizedReport, Trade, WatchedSymbol
 from portfolio.payloads import (
     TRADE_COLUMNS,
     TRADE_FIELDS,
@@ -110,6 +110,13 @@ def account_summary(*, user_id: int) -> dict[str, Any]:
         "quote_asset": settings.QUOTE_ASSET,
         "cost_basis_method": account.cost_basis_method if account else "fifo",
     }
+
+
+def watchlist(*, user_id: int) -> list[str]:
+    """The user's watched symbols, in the order they were added."""
+    return list(
+        WatchedSymbol.objects.filter(user_id=user_id).order_by("added_at", "id").values_list("symbol_id", flat=True)
+    )
 
 
 def order_queryset(*, user_id: int, status: str | None = None, symbol: str | None = None) -> QuerySet[Order]:

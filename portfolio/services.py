@@ -32,7 +32,7 @@ from portfolio.domain.orders import (
     parse_quantity,
     project_pending,
 )
-from portfolio.models import Account, Order, Position, RealizedReport, Trade
+from portfolio.models import Account, Order, Position, RealizedReport, Trade, WatchedSymbol
 from portfolio.payloads import order_payload
 from pricefeed.bus import get_bus
 from pricefeed.domain import Tick, now_ms
@@ -83,6 +83,36 @@ def account_preferences_update(*, user: User, cost_basis_method: str) -> Account
         account.cost_basis_method = cost_basis_method
         account.save(update_fields=["cost_basis_method", "updated_at"])
     return account
+
+
+# --- the watch list ------------------------------------------------------------------------------
+
+
+def watchlist_add(*, user: User, symbol: str) -> list[str]:
+    """Adds a listed symbol to the user's watch list (already there: unchanged); at most
+    WS_MAX_WATCHED_SYMBOLS, as many as one socket streams."""
+    name = symbol.upper()
+    if not Symbol.objects.filter(symbol=name).exists():
+        raise ApplicationError("symbol_unknown", f"{name} is not listed.", {"symbol": symbol[:20]})
+    with transaction.atomic():
+        account_for_update(user_id=user.pk)  # one change of this user's list at a time: the cap holds
+        watched = selectors.watchlist(user_id=user.pk)
+        if name in watched:
+            return watched
+        if len(watched) >= settings.WS_MAX_WATCHED_SYMBOLS:
+            raise ApplicationError(
+                "watchlist_full",
+                f"A watch list holds at most {settings.WS_MAX_WATCHED_SYMBOLS} symbols.",
+                {"limit": settings.WS_MAX_WATCHED_SYMBOLS},
+            )
+        WatchedSymbol.objects.create(user_id=user.pk, symbol_id=name)
+    return [*watched, name]
+
+
+def watchlist_remove(*, user: User, symbol: str) -> list[str]:
+    """Removes a symbol from the user's watch list (not there: unchanged)."""
+    WatchedSymbol.objects.filter(user_id=user.pk, symbol_id=symbol.upper()).delete()
+    return selectors.watchlist(user_id=user.pk)
 
 
 # --- realized-gains reports built by a worker ---------------------------------------------------

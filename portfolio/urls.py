@@ -6,6 +6,7 @@ app_name = "portfolio"
 
 urlpatterns = [
     path("", views.home, name="home"),
+    path("markets/", views.markets, name="markets"),
     path("history/", views.history, name="history"),
     path("report/", views.report, name="report"),
 ]

@@ -33,3 +33,8 @@ def report(request: HttpRequest) -> HttpResponse:
             "methods": [m.value for m in Method],
         },
     )
+
+
+@login_required
+def markets(request: HttpRequest) -> HttpResponse:
+    return render(request, "portfolio/markets.html", {"max_watched": settings.WS_MAX_WATCHED_SYMBOLS})

@@ -85,6 +85,8 @@ def test_every_operation_answers_as_its_schema_says(api, prices, owner, other_us
             response = who.post(path, data, content_type="application/json", **extra)
         elif method == "PATCH":
             response = who.patch(path, data, **extra)
+        elif method == "PUT":
+            response = who.put(path, **extra)
         else:
             response = getattr(who, method.lower())(path, data or {}, **extra)
         return schema.check(method, response)
@@ -164,6 +166,14 @@ def test_every_operation_answers_as_its_schema_says(api, prices, owner, other_us
     call(client, "PATCH", "/api/v1/account", {"cost_basis_method": "hifo"}, content_type="application/json")
     call(client, "PATCH", "/api/v1/account", {"cost_basis_method": "best"}, content_type="application/json")
 
+    # the watch list
+    call(client, "PUT", "/api/v1/watchlist/ETHUSDT")
+    call(client, "PUT", "/api/v1/watchlist/NOPEUSDT")
+    call(client, "GET", "/api/v1/watchlist")
+    call(anonymous, "GET", "/api/v1/watchlist")
+    call(client, "DELETE", "/api/v1/watchlist/ETHUSDT")
+    call(anonymous, "DELETE", "/api/v1/watchlist/ETHUSDT")
+
     # realized-gains reports
     call(client, "GET", "/api/v1/reports/realized", {"year": 2026, "method": "lifo"})
     call(client, "GET", "/api/v1/reports/realized", {"year": 2026}, HTTP_ACCEPT="text/csv")
@@ -196,6 +206,6 @@ def test_the_docs_page_renders_the_schema_offline(browser_page, owner):
     page.goto(f"{base}/api/docs/")
     page.wait_for_selector(".opblock-summary-path", timeout=20_000)
     paths = page.locator(".opblock-summary-path").all_inner_texts()
-    assert len(paths) == 26
+    assert len(paths) == 29
     assert "/api/v1/orders" in {p.strip().replace("\u200b", "") for p in paths}
     assert hosts == {base.split("/")[2]}  # Swagger UI's files come from this server: it works offline

@@ -14,7 +14,7 @@ from django.utils import timezone
 from portfolio.models import Position
 from pricefeed.models import Symbol
 
-PAGES = ["/", "/history/", "/report/", "/accounts/sessions/"]
+PAGES = ["/", "/markets/", "/history/", "/report/", "/accounts/sessions/"]
 
 
 @pytest.mark.parametrize("path", PAGES)

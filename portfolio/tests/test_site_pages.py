@@ -339,3 +339,26 @@ def test_pages_refuse_anonymous_visitors(site, chromium):
         page.goto(site.url + path)
         assert "/accounts/login/" in page.url, path
     assert json.loads(page.request.get(site.url + "/api/v1/positions").text())["error"]["code"] == "not_authenticated"
+
+
+def test_markets_lists_symbols_and_keeps_a_live_watch_list(site, chromium):
+    page = chromium.new_page(viewport={"width": 1366, "height": 900})
+    log_in(page, site.url)
+    page.click("nav >> text=Markets")
+    wait_text(page.locator('#markets tr[data-symbol="BBBUSDT"] .price'), r"^2\.3456$")  # GET /prices
+    page.locator('#markets tr[data-symbol="AAAUSDT"] button.star').click()
+    wait_text(page.locator('#watchlist tr[data-symbol="AAAUSDT"]'), r"AAAUSDT")
+    assert page.request.get(site.url + "/api/v1/watchlist").json() == {"symbols": ["AAAUSDT"]}
+    page.wait_for_timeout(300)  # the socket's watch is in
+    site.publish(AAAUSDT="131.2")
+    wait_text(page.locator('#watchlist tr[data-symbol="AAAUSDT"] .price'), r"^131\.20$", timeout=2000)
+    page.fill("#market-search", "CCC")
+    assert page.locator("#markets tbody tr").count() == 1
+    screenshots(page, "markets")
+    page.reload()  # kept by the server, per user
+    wait_text(page.locator('#watchlist tr[data-symbol="AAAUSDT"] .price'), r"^131\.20$")
+    page.locator('#watchlist tr[data-symbol="AAAUSDT"] button.star').click()
+    wait_text(page.locator("#watchlist tbody tr"), r"Nothing watched")
+    page.locator('#markets tr[data-symbol="AAAUSDT"] a', has_text="Trade").click()
+    page.wait_for_url(re.compile(r".*/\?symbol=AAAUSDT$"))
+    wait_text(page.locator("#est-price"), r"^131\.20$")  # the ticket opens on that symbol

@@ -3,7 +3,7 @@
 // Numbers arrive as decimal strings; sums are exact (BigInt, static/site/app.js), shown rounded.
 (function () {
   "use strict";
-  const { api, add, sub, mul, cmp, sum, fmt, signed, symbols, signedOut, el, reason } = window.site;
+  const { api, add, sub, mul, cmp, sum, fmt, signed, symbols, el, reason, live } = window.site;
   const $ = (id) => document.getElementById(id);
   const tbody = document.querySelector("#positions tbody");
   const conn = $("conn");
@@ -14,9 +14,7 @@
   let totals = null; // the socket's totals (as GET /portfolio)
   let pnlFields = ["symbol", "current_price", "unrealized_pnl", "unrealized_pnl_percent"];
   let symbolInfo = new Map();
-  let socket = null;
-  let retry = 0;
-  let stopped = false;
+  let socket = null; // site.live: send() while open
   const watched = { symbol: null, price: null };
 
   // --- numbers ---------------------------------------------------------------------------------
@@ -153,7 +151,7 @@
       renderAll();
       if (msg.feed) setStatus("open", "prices " + msg.feed.state);
       loadAccount(); // cash and realized PnL change only with fills, and a fill sends a snapshot
-      if (watched.symbol) socket.send(JSON.stringify({ type: "watch", symbols: [watched.symbol] }));
+      if (watched.symbol) socket.send({ type: "watch", symbols: [watched.symbol] });
     } else if (msg.type === "pnl") {
       msg.positions.forEach(applyPnl);
       totals = msg.totals;
@@ -167,38 +165,6 @@
       setStatus(msg.state === "stale" ? "stale" : "open", "prices " + msg.state);
     }
   }
-  function connect() {
-    if (stopped) return;
-    const scheme = location.protocol === "https:" ? "wss://" : "ws://";
-    socket = new WebSocket(scheme + location.host + "/ws/v1/portfolio");
-    let opened = false;
-    socket.onopen = () => { opened = true; retry = 0; setStatus("open", "connected"); };
-    socket.onmessage = (event) => onMessage(JSON.parse(event.data));
-    socket.onclose = async (event) => {
-      if (event.code === 4401) return stop("signed out", "Your session ended: you logged out elsewhere, changed your password, or an administrator signed you out.");
-      if (event.code === 4429) {
-        stopped = true;
-        setStatus("closed", "too many tabs");
-        $("too-many").hidden = false;
-        return;
-      }
-      setStatus("closed", "reconnecting…");
-      if (!opened) {
-        // Refused before it opened: a 403 (session gone) looks the same as a server restart here.
-        try { await api("GET", "auth/me"); } catch (e) {
-          if (e.status === 401 || e.status === 403) return stop("signed out", "Your session has ended.");
-        }
-      }
-      retry = Math.min(retry + 1, 6);
-      setTimeout(connect, 250 + Math.random() * 250 * 2 ** retry); // backoff with jitter
-    };
-  }
-  function stop(state, why) {
-    stopped = true;
-    setStatus("closed", state);
-    signedOut(why);
-  }
-
   // --- orders -----------------------------------------------------------------------------------
   const orderItems = new Map(); // id -> <li>
   function showOrder(order) {
@@ -255,9 +221,7 @@
     if (watched.symbol === symbol) return;
     watched.symbol = symbol;
     watched.price = positions.get(symbol)?.current_price || null;
-    if (socket && socket.readyState === WebSocket.OPEN) {
-      socket.send(JSON.stringify({ type: "watch", symbols: symbol ? [symbol] : [] }));
-    }
+    if (socket) socket.send({ type: "watch", symbols: symbol ? [symbol] : [] });
   }
   function estimate() {
     const t = ticket();
@@ -371,6 +335,8 @@
   }
 
   // --- start ------------------------------------------------------------------------------------
+  const asked = new URLSearchParams(location.search).get("symbol"); // "Trade" from the Markets page
+  if (asked) symbolInput.value = asked.toUpperCase();
   symbols().then((map) => {
     symbolInfo = map;
     const list = $("symbol-list");
@@ -379,5 +345,5 @@
     renderAccount();
   }).catch(() => {});
   loadOrders();
-  connect();
+  socket = live(onMessage, setStatus);
 })();

@@ -187,5 +187,53 @@
     return REASONS[code] || (code ? code.replace(/_/g, " ") : "");
   }
 
-  window.site = { api, ApiError, add, sub, mul, cmp, sum, round, fmt, signed, placesOf, symbols, signedOut, when, el, reason };
+  // The live socket (/ws/v1/portfolio) for a page: reconnects by itself with backoff and jitter (each
+  // connect brings a fresh snapshot); a session that ends (4401, or refused and GET /auth/me answering
+  // 401) says "signed out"; 4429 says that too many tabs are open. `status(state, text)` shows it.
+  function live(onMessage, status) {
+    let socket = null;
+    let retry = 0;
+    let stopped = false;
+    function stop(state, why) {
+      stopped = true;
+      status("closed", state);
+      if (why) signedOut(why);
+    }
+    function connect() {
+      if (stopped) return;
+      const scheme = location.protocol === "https:" ? "wss://" : "ws://";
+      socket = new WebSocket(scheme + location.host + "/ws/v1/portfolio");
+      let opened = false;
+      socket.onopen = () => { opened = true; retry = 0; status("open", "connected"); };
+      socket.onmessage = (event) => onMessage(JSON.parse(event.data));
+      socket.onclose = async (event) => {
+        if (event.code === 4401) {
+          return stop("signed out", "Your session ended: you logged out elsewhere, changed your password, or an administrator signed you out.");
+        }
+        if (event.code === 4429) {
+          stop("too many tabs");
+          const box = document.getElementById("too-many");
+          if (box) box.hidden = false;
+          return;
+        }
+        status("closed", "reconnecting…");
+        if (!opened) {
+          // Refused before it opened: a 403 (session gone) looks the same as a server restart here.
+          try { await api("GET", "auth/me"); } catch (e) {
+            if (e.status === 401 || e.status === 403) return stop("signed out", "Your session has ended.");
+          }
+        }
+        retry = Math.min(retry + 1, 6);
+        setTimeout(connect, 250 + Math.random() * 250 * 2 ** retry);
+      };
+    }
+    connect();
+    return {
+      send(message) {
+        if (socket && socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify(message));
+      },
+    };
+  }
+
+  window.site = { api, ApiError, add, sub, mul, cmp, sum, round, fmt, signed, placesOf, symbols, signedOut, when, el, reason, live };
 })();

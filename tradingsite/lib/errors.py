@@ -51,6 +51,7 @@ HTTP_CODES: dict[str, Code] = {
     "insufficient_buying_power": Code(422, "the order, with your pending orders, needs more equity than you have"),
     "position_insufficient": Code(422, "a close larger than the open position, or of a flat one"),
     "client_order_id_conflict": Code(422, "a client_order_id already used for a different order"),
+    "watchlist_full": Code(422, "a watch list already holding WS_MAX_WATCHED_SYMBOLS symbols"),
     "rate_limited": Code(429, "too many requests; `Retry-After` says how many seconds to wait"),
     "overloaded": Code(503, "this server process has WEB_MAX_IN_FLIGHT requests in hand; retry after `Retry-After`"),
 }
