@@ -8,6 +8,7 @@ and the price bus. Business code never asks which mode it is in; only this file 
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 from decimal import Decimal
 from pathlib import Path
@@ -343,10 +344,20 @@ USE_I18N = False
 USE_TZ = True
 
 STATIC_URL = "static/"
-# Only needed for `collectstatic` (container images); WhiteNoise serves from the app folders.
-STATIC_ROOT = env_str("STATIC_ROOT")
+# Production: `collectstatic` (the Procfile's release step) writes content-hashed copies and a manifest
+# here, and pages link the hashed names (cache-busting; WhiteNoise serves them as immutable). The
+# embedded mode serves the files as they are.
+STATIC_ROOT = env_str("STATIC_ROOT") or (None if EMBEDDED else str(VAR_DIR / "static"))
+if STATIC_ROOT is not None and not EMBEDDED:
+    with contextlib.suppress(OSError):  # WhiteNoise warns on every start about a missing folder
+        Path(STATIC_ROOT).mkdir(parents=True, exist_ok=True)
+    STORAGES = {
+        "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+        "staticfiles": {"BACKEND": "tradingsite.lib.static.ManifestStorage"},
+    }
 STATICFILES_DIRS = [BASE_DIR / "static"]
-# WhiteNoise serves static files from the app folders directly, so no collectstatic step is needed.
+# WhiteNoise also serves the files from their folders: a server started without `collectstatic`
+# links and serves the plain names (tradingsite/lib/static.py).
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = DEBUG
 

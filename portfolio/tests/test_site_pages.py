@@ -97,6 +97,7 @@ def site(production_env):
     env = {**production_env, "LOG_LEVEL": "WARNING", "WS_MAX_CONNECTIONS_PER_USER": "2"}
     manage(env, "migrate", "--noinput", "-v", "0")
     manage(env, "shell", "-c", SEED)
+    manage(env, "collectstatic", "--noinput", "-v", "0")  # the Procfile's release step
     site = Site(env)
     site.publish()
     site.start()
@@ -211,6 +212,10 @@ def test_a_trader_logs_in_trades_closes_half_and_reads_history_csv_and_report(si
 
     page.goto(site.url + "/")
     assert "/accounts/login/" in page.url  # nothing shown before logging in
+    # Static files under content-hashed names, served as immutable (cache-busting).
+    css = page.locator("link[rel=stylesheet]").get_attribute("href") or ""
+    assert re.fullmatch(r"/static/site/site\.[0-9a-f]{12}\.css", css), css
+    assert "immutable" in page.request.get(site.url + css).headers["cache-control"]
     screenshots(page, "login")
     log_in(page, site.url)
 
