@@ -144,7 +144,21 @@ def no_page_scroll(page) -> None:
         raise AssertionError(f"{page.url}: the page is {width} px wide in a {viewport} px window: {wide}")
 
 
+def accessible(page) -> None:
+    """axe-core's rules (WCAG 2 A and AA: contrast, labels, names, landmarks…): nothing moderate or worse."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    violations = Axe().run(page).response["violations"]
+    serious = [
+        f"{v['id']}: {v['help']} ({len(v['nodes'])}: {v['nodes'][0]['target']})"
+        for v in violations
+        if v["impact"] in ("serious", "critical", "moderate")
+    ]
+    assert not serious, f"{page.url}: " + "; ".join(serious)
+
+
 def screenshots(page, name: str) -> None:
+    accessible(page)
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     for width, height in ((1366, 900), (390, 844)):
         page.set_viewport_size({"width": width, "height": height})
@@ -223,6 +237,17 @@ def test_a_trader_logs_in_trades_closes_half_and_reads_history_csv_and_report(si
     wait_text(row(page, "AAAUSDT").locator(".price"), r"^110\.50$")
     wait_text(page.locator("#equity"), r"\d")
     compare_with_rest(page, site)
+
+    # By keyboard: the first Tab is the skip link; the ticket is reached by Tab alone.
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.textContent") == "Skip to content"
+    for _ in range(30):
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.id") == "ticket-symbol":
+            break
+    else:
+        raise AssertionError("the order ticket cannot be reached with Tab")
+
     assert row(page, "CCCUSDT").locator(".side").inner_text() == "Short"
 
     # A price through the feed moves the PnL cell, without a reload, within a second.
