@@ -69,6 +69,7 @@ class Site:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.server: Process | None = None
+        self.worker: Process | None = None
         self.prices = {"AAAUSDT": Decimal("110.5"), "BBBUSDT": Decimal("2.3456"), "CCCUSDT": Decimal("48.25")}
 
     def start(self) -> None:
@@ -79,6 +80,15 @@ class Site:
         if self.server is not None:
             self.server.stop()
             self.server = None
+
+    def start_worker(self) -> None:
+        self.worker = Process(procfile_command("worker"), env={**self.env, "WORKER_CONCURRENCY": "1"})
+        self.worker.wait_for_line("ready.", 60)
+
+    def stop_worker(self) -> None:
+        if self.worker is not None:
+            self.worker.stop()
+            self.worker = None
 
     def publish(self, **prices: str) -> None:
         """One batch through the price bus, as the feeder sends it (and the price store orders use)."""
@@ -101,10 +111,9 @@ def site(production_env):
     site = Site(env)
     site.publish()
     site.start()
-    worker = Process(procfile_command("worker"), env={**env, "WORKER_CONCURRENCY": "1"})
-    worker.wait_for_line("ready.", 60)
+    site.start_worker()
     yield site
-    worker.stop()
+    site.stop_worker()
     site.stop()
 
 
@@ -392,3 +401,20 @@ def test_markets_lists_symbols_and_keeps_a_live_watch_list(site, chromium):
     page.locator('#markets tr[data-symbol="AAAUSDT"] a', has_text="Trade").click()
     page.wait_for_url(re.compile(r".*/\?symbol=AAAUSDT$"))
     wait_text(page.locator("#est-price"), r"^131\.20$")  # the ticket opens on that symbol
+
+
+def test_an_order_refused_at_its_fill_shows_why_live(site, chromium):
+    page = chromium.new_page(viewport={"width": 1366, "height": 900})
+    log_in(page, site.url)
+    wait_text(page.locator("#equity"), r"\d")
+    site.stop_worker()  # accepted now, filled later: meanwhile the account loses its cash
+    page.fill("#ticket-symbol", "BBBUSDT")
+    page.fill("#ticket-quantity", "100")
+    wait_text(page.locator("#est-price"), r"^2\.3456$")
+    page.click("#ticket-submit")
+    wait_text(page.locator("#orders li").first, r"pending")
+    manage(site.env, "shell", "-c", "from portfolio.models import Account; Account.objects.update(cash=0)")
+    site.start_worker()
+    order = page.locator("#orders li").first
+    wait_text(order, r"rejected", timeout=20_000)
+    assert "Not enough buying power for this order." in order.inner_text()

@@ -172,6 +172,7 @@
 
   const REASONS = {
     insufficient_buying_power: "Not enough buying power for this order.",
+    position_insufficient: "The position was already smaller than this close (another close filled first).",
     price_stale: "No recent price for this symbol (the feed is stale). Try again when it is live.",
     quantity_off_step: "The quantity is not a multiple of the symbol's step size.",
     quantity_below_minimum: "The quantity is below the symbol's minimum.",
