@@ -418,3 +418,24 @@ def test_an_order_refused_at_its_fill_shows_why_live(site, chromium):
     order = page.locator("#orders li").first
     wait_text(order, r"rejected", timeout=20_000)
     assert "Not enough buying power for this order." in order.inner_text()
+
+
+def test_close_all_asks_first_then_closes_every_position(site, chromium):
+    page = chromium.new_page(viewport={"width": 1366, "height": 900})
+    log_in(page, site.url)
+    wait_text(row(page, "AAAUSDT").locator(".price"), r"\d")
+    asked: list[str] = []
+
+    def answer(dialog) -> None:
+        asked.append(dialog.message)
+        dialog.dismiss() if len(asked) == 1 else dialog.accept()
+
+    page.on("dialog", answer)
+    page.click("#close-all")  # dismissed: nothing happens
+    page.wait_for_timeout(500)
+    assert page.request.get(site.url + "/api/v1/orders").json()["results"] == []
+    page.click("#close-all")  # accepted
+    wait_text(page.locator("#positions tbody tr"), r"No open positions", timeout=20_000)
+    assert asked == ["Close all 2 open positions at market?"] * 2
+    statuses = {o["symbol"]: o["status"] for o in page.request.get(site.url + "/api/v1/orders").json()["results"]}
+    assert statuses == {"AAAUSDT": "filled", "CCCUSDT": "filled"}
