@@ -29,7 +29,7 @@ def _redis(url: str) -> redis.Redis:
 
 
 def _client() -> redis.Redis | None:
-    url = getattr(settings, "REDIS_URL", None)
+    url = getattr(settings, "SESSION_REDIS_URL", None)
     return _redis(str(url)) if url else None
 
 

@@ -106,6 +106,6 @@ class MemoryConnectionRegistry(ConnectionRegistry):
 @cache
 def get_registry() -> ConnectionRegistry:
     ttl = settings.WS_HEARTBEAT_SECONDS * 3  # three missed heartbeats: that process is gone
-    if settings.REDIS_URL:
-        return RedisConnectionRegistry(str(settings.REDIS_URL), ttl)
+    if settings.SESSION_REDIS_URL:
+        return RedisConnectionRegistry(str(settings.SESSION_REDIS_URL), ttl)
     return MemoryConnectionRegistry(ttl)

@@ -11,7 +11,7 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db import connection
+from django.db import connections
 from django.db.models import BooleanField, QuerySet, Sum
 from django.db.models.expressions import RawSQL
 
@@ -29,6 +29,7 @@ from portfolio.payloads import (
 )
 from pricefeed.bus import get_bus
 from pricefeed.domain import Tick
+from tradingsite.db import lagging_reads
 from tradingsite.lib.memory import collection_paused
 from tradingsite.lib.numbers import average_str, decimal_str
 
@@ -163,7 +164,7 @@ def _trade_batch(trades: QuerySet[Trade], after: tuple[Any, int] | None) -> list
             trades = trades.filter(RawSQL(_AFTER_ROW, after, output_field=BooleanField()))  # noqa: S611  # constant SQL, bound parameters
         return list(trades.order_by("executed_at", "id").values_list(*TRADE_COLUMNS)[:CSV_BATCH_ROWS])
     finally:
-        connection.close()  # this thread is not a request's: the connection goes back to the pool
+        connections[trades.db].close()  # this thread is not a request's: the connection goes back to the pool
 
 
 class _Lines:
@@ -181,7 +182,7 @@ class _Lines:
 
 
 def trade_queryset(*, user_id: int, symbol: str | None = None, start: Any = None, end: Any = None) -> QuerySet[Trade]:
-    trades = Trade.objects.filter(user_id=user_id).select_related("order")
+    trades = Trade.objects.using(lagging_reads()).filter(user_id=user_id).select_related("order")
     if symbol:
         trades = trades.filter(symbol_id=symbol)
     if start:
@@ -217,12 +218,13 @@ def report_history(*, user_id: int, year: int) -> tuple[int, int]:
 
 
 def newest_trade_id(*, user_id: int) -> int:
-    newest = Trade.objects.filter(user_id=user_id).order_by("-executed_at", "-id").values_list("id", flat=True)
-    return newest.first() or 0
+    trades = Trade.objects.using(lagging_reads()).filter(user_id=user_id)
+    return trades.order_by("-executed_at", "-id").values_list("id", flat=True).first() or 0
 
 
 def report_trade_count(*, user_id: int, year: int) -> int:
-    return Trade.objects.filter(user_id=user_id, executed_at__lt=datetime(year + 1, 1, 1, tzinfo=UTC)).count()
+    end = datetime(year + 1, 1, 1, tzinfo=UTC)
+    return Trade.objects.using(lagging_reads()).filter(user_id=user_id, executed_at__lt=end).count()
 
 
 def realized_report_cached(*, user_id: int, year: int, method: Method, through_trade_id: int) -> RealizedReport | None:
@@ -249,7 +251,8 @@ def realized_report(*, user_id: int, year: int, method: Method) -> dict[str, Any
     per closing fill and lot it consumed, for the fills that closed in the year (UTC); the totals; and
     the lots still open at the year's end. Deterministic: the same trades give the same report."""
     start, end = datetime(year, 1, 1, tzinfo=UTC), datetime(year + 1, 1, 1, tzinfo=UTC)
-    trades = Trade.objects.filter(user_id=user_id, executed_at__lt=end).order_by("executed_at", "id")
+    trades = Trade.objects.using(lagging_reads()).filter(user_id=user_id, executed_at__lt=end)
+    trades = trades.order_by("executed_at", "id")
     fills = (
         Fill(pk, symbol, side, quantity, price, fee, at, gross is not None)
         for pk, symbol, side, quantity, price, fee, at, gross in trades.values_list(*_FILL_COLUMNS).iterator(20_000)

@@ -38,6 +38,7 @@ from pricefeed.bus import get_bus
 from pricefeed.domain import Tick, now_ms
 from pricefeed.models import Symbol
 from pricefeed.selectors import symbol_get
+from tradingsite import metrics
 from tradingsite.lib.errors import ApplicationError
 from tradingsite.lib.layer import group_send
 from tradingsite.lib.numbers import decimal_str
@@ -223,6 +224,7 @@ def _insert_order(
         fee_rate=settings.FEE_RATE,
     )
     transaction.on_commit(lambda: _enqueue(order.pk))
+    transaction.on_commit(lambda: metrics.order_event("accepted"))
     return order
 
 
@@ -428,6 +430,8 @@ def _finish(order: Order, status: str, reason: str) -> Order:
     order.save(update_fields=["status", "reject_reason", "filled_at", "updated_at"])
     user_id, payload = order.user_id, order_payload(order)
     transaction.on_commit(lambda: _notify_user(user_id, payload, positions_changed=status == Order.Status.FILLED))
+    waited = (order.filled_at - order.created_at).total_seconds() if order.filled_at else None
+    transaction.on_commit(lambda: metrics.order_event(status, waited))
     return order
 
 

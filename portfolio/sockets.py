@@ -17,6 +17,7 @@ from accounts.sessions.repository import get_repository
 from portfolio.connections import get_registry
 from portfolio.live import LiveSocket
 from pricefeed.hub import hub
+from tradingsite import metrics
 
 logger = logging.getLogger(__name__)
 
@@ -30,10 +31,14 @@ class LiveSockets:
     def add(self, socket: LiveSocket) -> None:
         if self.tick not in hub.every_tick:
             hub.every_tick.append(self.tick)
-        self.sockets.add(socket)
+        if socket not in self.sockets:
+            self.sockets.add(socket)
+            metrics.sockets_open.inc()
 
     def discard(self, socket: LiveSocket) -> None:
-        self.sockets.discard(socket)
+        if socket in self.sockets:
+            self.sockets.discard(socket)
+            metrics.sockets_open.dec()
 
     def tick(self, now: float) -> None:
         beat = settings.WS_HEARTBEAT_SECONDS

@@ -242,5 +242,5 @@ def _decode_batch(raw: bytes) -> Batch | None:
 @cache
 def get_bus() -> PriceBus:
     if settings.PRICE_BUS == "redis":
-        return RedisPriceBus(str(settings.REDIS_URL), settings.PRICE_TTL_SECONDS)
+        return RedisPriceBus(str(settings.PRICE_REDIS_URL), settings.PRICE_TTL_SECONDS)
     return MemoryPriceBus()

@@ -25,6 +25,7 @@ from django.conf import settings
 
 from pricefeed.bus import get_bus
 from pricefeed.domain import Batch, FeedStatus, Quote, Tick, now_ms
+from tradingsite import metrics
 
 logger = logging.getLogger(__name__)
 
@@ -73,7 +74,9 @@ class PriceHub:
         # For /metrics: what this process's push has done, and how many asyncio tasks it runs.
         self.batches_applied = 0
         self.flushes = 0
+        self.conflated = 0
         self.tasks_running = 0
+        self._reported = (0, 0, 0)  # batches, flushes, conflated: as far as /metrics has them
 
     # --- life cycle ---------------------------------------------------------------------------
 
@@ -140,11 +143,22 @@ class PriceHub:
             ticks += 1
             if ticks % 4 == 0:
                 self.tasks_running = len(asyncio.all_tasks())
+                self._report()
             for callback in (self._check_feed, *self.every_tick):
                 try:
                     callback(now)
                 except Exception:
                     logger.exception("timed work failed: %s", callback)
+
+    def _report(self) -> None:
+        """The counters into /metrics (tradingsite/metrics.py), once a second, off the hot path."""
+        batches, flushes, conflated = self._reported
+        metrics.price_batches.inc(self.batches_applied - batches)
+        metrics.frames_pushed.inc(self.flushes - flushes)
+        metrics.changes_conflated.inc(self.conflated - conflated)
+        self._reported = (self.batches_applied, self.flushes, self.conflated)
+        metrics.push_listeners.set(len(self._tracked))
+        metrics.asyncio_tasks.set(self.tasks_running)
 
     def _check_feed(self, now: float = 0.0) -> None:
         """Tell every listener when the feed's state (live / stale / simulated / replay) changes."""
@@ -226,30 +240,35 @@ class PriceHub:
         self._fan_out_scheduled = False
         ticks, self._incoming = self._incoming, {}
         ids = self.symbol_ids
-        moved = 0
+        moved, newest = 0, 0
         for symbol, tick in ticks.items():
             if self._remember(tick) and symbol in ids:
                 moved |= 1 << ids[symbol]
+                newest = max(newest, tick.event_ts)
         if not moved:
             return
         quotes = self.quotes
         pending = self._pending
+        waiting, hits = len(pending), 0
         for listener, mask in self._tracked.items():
             hit = moved & mask  # one integer AND per socket
             if hit:
                 listener.prices_changed(hit, quotes)
                 pending.add(listener)
-        self.pump(at_batch=True)
+                hits += 1
+        self.conflated += hits - (len(pending) - waiting)  # hit while still waiting: merged into its next frame
+        if self.pump(at_batch=True):
+            metrics.push_latency.observe(max(0, now_ms() - newest) / 1000)
 
-    def pump(self, at_batch: bool = False) -> None:
+    def pump(self, at_batch: bool = False) -> int:
         """The fan-out pass: every pending listener that is due and writable sends its frame now. At a
         batch, those due by batch count or by time; between batches (the timer), those PUMP_SECONDS
-        past due in time."""
+        past due in time. Returns how many were served."""
         if self._pump_timer is not None:
             self._pump_timer.cancel()
             self._pump_timer = None
         if not self._pending:
-            return
+            return 0
         loop = asyncio.get_running_loop()
         now, quotes, batch = loop.time(), self.quotes, self.batches_applied
         due_now, due_batch = (now, batch) if at_batch else (now - GRACE_SECONDS, -1)
@@ -269,6 +288,7 @@ class PriceHub:
         if self._pending:  # one timer: at the next time-due socket, or polling those not draining
             wake = soonest + GRACE_SECONDS
             self._pump_timer = loop.call_at(wake if wake > now else now + PUMP_SECONDS, self.pump)
+        return len(served)
 
     def _remember(self, tick: Tick) -> bool:
         current = self.prices.get(tick.symbol)

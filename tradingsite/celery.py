@@ -4,11 +4,14 @@ import os
 
 from celery import Celery, Task, signals
 
+from tradingsite.lib import logs
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tradingsite.settings")
 
 app = Celery("tradingsite")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+logs.celery_signals()
 
 
 @signals.worker_process_init.connect

@@ -26,10 +26,14 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import socket
+from pathlib import Path
 
 import uvicorn
 from uvicorn.supervisors import Multiprocess
+
+from tradingsite.lib import logs
 
 
 def listener(host: str, port: int, send_buffer: int) -> socket.socket:
@@ -43,7 +47,21 @@ def listener(host: str, port: int, send_buffer: int) -> socket.socket:
     return sock
 
 
+def metrics_folder(pool: str, port: int) -> None:
+    """The instance's processes count /metrics into files of one folder (prometheus_client's
+    multi-process mode), emptied at start: counters begin at zero with the instance."""
+    if "PROMETHEUS_MULTIPROC_DIR" in os.environ:
+        return
+    var = Path(os.environ.get("VAR_DIR") or Path(__file__).resolve().parent.parent / "var")
+    folder = var / "metrics" / f"{pool}-{port}"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(folder)
+
+
 def config_for(pool: str, workers: int) -> uvicorn.Config:
+    production = bool(os.environ.get("DATABASE_URL"))
+    log_format = os.environ.get("LOG_FORMAT") or ("json" if production else "plain")
     return uvicorn.Config(
         "tradingsite.asgi:application",
         proxy_headers=False,
@@ -54,6 +72,7 @@ def config_for(pool: str, workers: int) -> uvicorn.Config:
         ws="none" if pool == "http" else "tradingsite.wsserver:PushWebSocketProtocol",
         ws_per_message_deflate=False,
         timeout_graceful_shutdown=5,
+        log_config=logs.config(os.environ.get("LOG_LEVEL") or "INFO", log_format),
         lifespan="on",
         workers=workers,
     )
@@ -69,6 +88,7 @@ def main() -> None:
     os.environ["WEB_POOL"] = args.pool  # read by the live push: an http pool starts no price hub
     send_buffer = int(os.environ.get("WEB_SEND_BUFFER_BYTES", "65536"))
     sock = listener(args.host, args.port, send_buffer)
+    metrics_folder(args.pool, args.port)
     config = config_for(args.pool, args.workers)
     if args.workers > 1:
         Multiprocess(config, sockets=[sock]).run()

@@ -18,6 +18,7 @@ import dj_database_url
 import django_stubs_ext
 from django.core.exceptions import ImproperlyConfigured
 
+from tradingsite.lib import logs
 from tradingsite.lib.env import (
     env_bool,
     env_choice,
@@ -35,7 +36,17 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("VAR_DIR", str(BASE_DIR / "var")) or BASE_DIR / "var")
 
 DATABASE_URL = env_str("DATABASE_URL")
+# A streaming replica of DATABASE_URL: reads that tolerate a little lag (trade history, CSV export,
+# reports) go there (tradingsite/db.py); everything else stays on the primary.
+DATABASE_REPLICA_URL = env_str("DATABASE_REPLICA_URL")
 REDIS_URL = env_str("REDIS_URL")
+# Redis roles, each its own server if wanted; every one defaults to REDIS_URL. The price bus (prices,
+# feed state) and the channel layer (user and session groups: fills, force-logout), the latter
+# sharded over several servers as channels-redis does it (consistent hashing of channel and group
+# names); sessions, cache, rate limits and the socket registry; Celery's broker (CELERY_BROKER_URL).
+PRICE_REDIS_URL = env_str("PRICE_REDIS_URL") or REDIS_URL
+CHANNEL_REDIS_URLS = env_list("CHANNEL_REDIS_URLS", [PRICE_REDIS_URL] if PRICE_REDIS_URL else [])
+SESSION_REDIS_URL = env_str("SESSION_REDIS_URL") or REDIS_URL
 if bool(DATABASE_URL) != bool(REDIS_URL):
     missing = "REDIS_URL" if DATABASE_URL else "DATABASE_URL"
     raise ImproperlyConfigured(
@@ -77,6 +88,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "channels",
+    "django_prometheus",
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -86,6 +98,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "tradingsite.lib.logs.RequestIdMiddleware",
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "tradingsite.middleware.NulCharacterMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -95,6 +109,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
 # Every request body (API JSON, page forms) is small: a larger one is refused with 413 before it is
@@ -124,6 +139,28 @@ TEMPLATES = [
 # --- Data stores -------------------------------------------------------------------------------
 
 DATABASES: dict[str, dict[str, Any]]
+DATABASE_CONNECT_TIMEOUT = env_int("DATABASE_CONNECT_TIMEOUT", 3, minimum=1)
+
+
+def _postgres(url: str, name: str) -> dict[str, Any]:
+    """A connection pool, not persistent connections: under ASGI each request's sync code runs in a
+    thread of its own, so per-thread persistent connections would be opened per request and leak.
+    Pooled connections are health-checked (SELECT 1) when handed out."""
+    database: dict[str, Any] = dict(dj_database_url.parse(url, conn_max_age=0, conn_health_checks=True))
+    if database["ENGINE"] != "django.db.backends.postgresql":
+        raise ImproperlyConfigured(f"{name} must be a postgres:// URL (production runs on PostgreSQL)")
+    database["ENGINE"] = "tradingsite.lib.postgresql"  # Django's, reading dates with psycopg's C loader
+    options = database.setdefault("OPTIONS", {})
+    options.setdefault("connect_timeout", DATABASE_CONNECT_TIMEOUT)
+    options["pool"] = {
+        "min_size": env_int("DATABASE_POOL_MIN_SIZE", 2, minimum=0),
+        "max_size": env_int("DATABASE_POOL_MAX_SIZE", 10, minimum=1),
+        "timeout": env_int("DATABASE_POOL_TIMEOUT", 10, minimum=1),
+    }
+    return database
+
+
+DATABASE_ROUTERS = ["tradingsite.db.ReplicaRouter"]
 CACHES: dict[str, dict[str, Any]]
 CHANNEL_LAYERS: dict[str, dict[str, Any]]
 if EMBEDDED:
@@ -138,23 +175,16 @@ if EMBEDDED:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 else:
-    # A connection pool, not persistent connections: under ASGI each request's sync code runs in a
-    # thread of its own, so per-thread persistent connections would be opened per request and leak.
-    # Pooled connections are health-checked (SELECT 1) when handed out.
-    DATABASES = {"default": dict(dj_database_url.parse(str(DATABASE_URL), conn_max_age=0, conn_health_checks=True))}
-    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
-        "min_size": env_int("DATABASE_POOL_MIN_SIZE", 2, minimum=0),
-        "max_size": env_int("DATABASE_POOL_MAX_SIZE", 10, minimum=1),
-        "timeout": env_int("DATABASE_POOL_TIMEOUT", 10, minimum=1),
-    }
-    if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
-        raise ImproperlyConfigured("DATABASE_URL must be a postgres:// URL (production runs on PostgreSQL)")
-    DATABASES["default"]["ENGINE"] = "tradingsite.lib.postgresql"  # Django's, reading dates with psycopg's C loader
+    DATABASES = {"default": _postgres(str(DATABASE_URL), "DATABASE_URL")}
+    if DATABASE_REPLICA_URL:
+        DATABASES["replica"] = _postgres(DATABASE_REPLICA_URL, "DATABASE_REPLICA_URL")
+        DATABASES["replica"]["TEST"] = {"MIRROR": "default"}  # tests: the replica is the primary
     CACHES = {
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": REDIS_URL,
+            "LOCATION": SESSION_REDIS_URL,
             "KEY_PREFIX": "cache",
+            "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 5},
         }
     }
     CHANNEL_LAYERS = {
@@ -165,7 +195,10 @@ else:
             # socket timeout by default, exactly channels-redis's 5 s BZPOPMIN: on a busy loop the
             # read times out first and the consumer dies. A longer socket timeout fixes that.
             "CONFIG": {
-                "hosts": [{"address": REDIS_URL, "max_connections": 2000, "socket_timeout": 30}],
+                "hosts": [
+                    {"address": url, "max_connections": 2000, "socket_timeout": 30, "socket_connect_timeout": 2}
+                    for url in CHANNEL_REDIS_URLS
+                ],
                 "prefix": "asgi",
             },
         }
@@ -228,6 +261,7 @@ CELERY_TASK_IGNORE_RESULT = True
 # this many tasks it does so; between, tradingsite/celery.py hands the connection back to the pool.
 CELERY_DB_REUSE_MAX = 1000
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False  # the worker logs in LOGGING's format, request ids included
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     # A task taken by a worker that died is handed out again after this many seconds.
     "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 300, minimum=10),
@@ -362,11 +396,6 @@ WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = DEBUG
 
 LOG_LEVEL = env_choice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR"))
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {"django.db.backends": {"level": "INFO"}},
-}
+# json: one object per line with the request id (production); plain: text (the embedded demo).
+LOG_FORMAT = env_choice("LOG_FORMAT", "plain" if EMBEDDED else "json", ("json", "plain"))
+LOGGING = logs.config(LOG_LEVEL, LOG_FORMAT)

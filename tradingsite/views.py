@@ -32,29 +32,16 @@ def readyz(request: HttpRequest) -> JsonResponse:
 @never_cache
 @require_GET
 def metrics(request: HttpRequest) -> HttpResponse:
-    """Prometheus text format, this process's figures. Readable from the machine itself, or by whoever
+    """Prometheus text format: this instance's figures and the cluster's (tradingsite/metrics.py).
+    Readable from the machine itself (the client address, through trusted proxies), or by whoever
     sends `Authorization: Bearer <METRICS_TOKEN>` when that is set."""
     if not _metrics_allowed(request):
         return HttpResponse("metrics are not public\n", status=403, content_type="text/plain")
-    from portfolio.sockets import live_sockets
-    from pricefeed.hub import hub
+    from prometheus_client import CONTENT_TYPE_LATEST
 
-    gauges = [
-        ("tradingsite_ws_sockets", "gauge", "Live sockets of this process.", len(live_sockets.sockets)),
-        ("tradingsite_push_listeners", "gauge", "Sockets the price hub serves.", hub.listeners),
-        (
-            "tradingsite_asyncio_tasks",
-            "gauge",
-            "asyncio tasks of this process (sampled each second).",
-            hub.tasks_running,
-        ),
-        ("tradingsite_price_batches_total", "counter", "Price batches applied.", hub.batches_applied),
-        ("tradingsite_push_flushes_total", "counter", "Socket flushes (pnl frames and their prices).", hub.flushes),
-    ]
-    lines = []
-    for name, kind, text, value in gauges:
-        lines += [f"# HELP {name} {text}", f"# TYPE {name} {kind}", f"{name} {value}"]
-    return HttpResponse("\n".join(lines) + "\n", content_type="text/plain; version=0.0.4")
+    from tradingsite.metrics import exposition
+
+    return HttpResponse(exposition(), content_type=CONTENT_TYPE_LATEST)
 
 
 def _metrics_allowed(request: HttpRequest) -> bool:
@@ -64,7 +51,9 @@ def _metrics_allowed(request: HttpRequest) -> bool:
     token = settings.METRICS_TOKEN
     if token:
         return constant_time_compare(request.headers.get("authorization", ""), f"Bearer {token}")
-    return request.META.get("REMOTE_ADDR") in ("127.0.0.1", "::1")
+    from tradingsite.lib.client_ip import client_ip
+
+    return client_ip(request.META) in ("127.0.0.1", "::1")
 
 
 def _check_database() -> dict[str, object]:

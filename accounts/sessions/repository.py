@@ -252,5 +252,5 @@ class MemorySessionRepository(SessionRepository):
 @cache
 def get_repository() -> SessionRepository:
     if settings.SESSION_STORE == "redis":
-        return RedisSessionRepository(str(settings.REDIS_URL))
+        return RedisSessionRepository(str(settings.SESSION_REDIS_URL))
     return MemorySessionRepository()

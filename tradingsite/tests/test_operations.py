@@ -1,0 +1,98 @@
+"""What operators see: /metrics, request ids, JSON logs, and which database a read goes to."""
+
+import json
+import logging
+import re
+from types import SimpleNamespace
+
+import pytest
+from django.test import Client
+
+from tradingsite import db
+from tradingsite.lib import logs
+
+
+def scrape(client: Client) -> dict[str, float]:
+    response = client.get("/metrics")
+    assert response.status_code == 200, response.content
+    assert response["Content-Type"].startswith("text/plain")
+    values = {}
+    for line in response.content.decode().splitlines():
+        if line and not line.startswith("#"):
+            name, _, value = line.rpartition(" ")
+            values[name] = float(value)
+    return values
+
+
+@pytest.mark.django_db
+def test_metrics_are_for_the_machine_itself_or_the_token(settings):
+    settings.METRICS_TOKEN = ""
+    assert Client(REMOTE_ADDR="10.1.2.3").get("/metrics").status_code == 403
+    settings.TRUSTED_PROXY_COUNT = 1  # behind the proxy: the client it names, not the proxy, decides
+    assert Client().get("/metrics", HTTP_X_FORWARDED_FOR="203.0.113.9").status_code == 403
+    assert Client().get("/metrics", HTTP_X_FORWARDED_FOR="127.0.0.1").status_code == 200
+    settings.METRICS_TOKEN = "s3cret-token-for-scrapes"
+    remote = Client(REMOTE_ADDR="10.1.2.3")
+    assert remote.get("/metrics").status_code == 403
+    assert remote.get("/metrics", HTTP_AUTHORIZATION="Bearer s3cret-token-for-scrapes").status_code == 200
+
+
+@pytest.mark.django_db
+def test_request_ids_come_from_the_proxy_or_are_made_and_are_sent_back():
+    client = Client()
+    given = client.get("/healthz", HTTP_X_REQUEST_ID="0f3c9a1e2b7d4c55a6e8f9b0c1d2e3f4")
+    assert given["X-Request-ID"] == "0f3c9a1e2b7d4c55a6e8f9b0c1d2e3f4"
+    made = client.get("/healthz")
+    assert re.fullmatch(r"[0-9a-f]{32}", made["X-Request-ID"])
+    hostile = client.get("/healthz", HTTP_X_REQUEST_ID='x" \n{"level":"ERROR"}')
+    assert re.fullmatch(r"[0-9a-f]{32}", hostile["X-Request-ID"])  # not echoed into logs or headers
+
+
+def test_json_log_lines_carry_the_request_id_and_the_exception():
+    formatter, attach = logs.JsonFormatter(), logs.RequestIdFilter()
+    token = logs.request_id.set("abc123")
+    try:
+        record = logging.LogRecord("portfolio.services", logging.ERROR, __file__, 1, "order %s: %s", (7, 'a "b"'), None)
+        attach.filter(record)
+        try:
+            raise ValueError("boom")
+        except ValueError:
+            import sys
+
+            record.exc_info = sys.exc_info()
+        line = formatter.format(record)
+    finally:
+        logs.request_id.reset(token)
+    body = json.loads(line)
+    assert "\n" not in line
+    assert (body["level"], body["logger"], body["msg"], body["request_id"]) == (
+        "ERROR",
+        "portfolio.services",
+        'order 7: a "b"',
+        "abc123",
+    )
+    assert "ValueError: boom" in body["exc"]
+
+
+def test_a_task_queued_while_serving_a_request_carries_its_id():
+    from celery import signals
+
+    headers: dict[str, object] = {}
+    token = logs.request_id.set("req-42")
+    try:
+        signals.before_task_publish.send(sender="portfolio.tasks.order_execute", headers=headers, body=None)
+    finally:
+        logs.request_id.reset(token)
+    assert headers["request_id"] == "req-42"
+
+
+def test_lag_tolerant_reads_go_to_the_replica_only_when_there_is_one(monkeypatch):
+    monkeypatch.setattr(db, "settings", SimpleNamespace(DATABASES={"default": {}}))
+    assert db.lagging_reads() == "default"
+    monkeypatch.setattr(db, "settings", SimpleNamespace(DATABASES={"default": {}, "replica": {}}))
+    assert db.lagging_reads() == "replica"
+    router = db.ReplicaRouter()
+    assert router.db_for_write(object) == "default"
+    assert router.db_for_read(object) == "default"  # only reads that ask for it go to the replica
+    assert router.allow_migrate("default", "portfolio")
+    assert not router.allow_migrate("replica", "portfolio")
