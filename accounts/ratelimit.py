@@ -17,6 +17,8 @@ from django.core.cache import cache
 from rest_framework.request import Request
 from rest_framework.throttling import BaseThrottle
 
+from tradingsite.lib.aredis import REDIS_TIMEOUTS
+
 
 def _window_key(name: str, period: int, at: float) -> tuple[str, float]:
     window = int(at // period)
@@ -25,7 +27,7 @@ def _window_key(name: str, period: int, at: float) -> tuple[str, float]:
 
 @memoize
 def _redis(url: str) -> redis.Redis:
-    return redis.Redis.from_url(url)
+    return redis.Redis.from_url(url, **REDIS_TIMEOUTS)
 
 
 def _client() -> redis.Redis | None:

@@ -6,7 +6,7 @@
 
 Two pools, same code and settings: `ws` serves the live sockets (/ws/), `http` everything else
 (pages, API, admin), so requests never wait behind the push's fan-out on a busy event loop. The
-front proxy (deploy/nginx.conf) routes /ws/ to the one and the rest to the other; on several
+front proxy (deploy/nginx/) routes /ws/ to the one and the rest to the other; on several
 machines the load balancer does the same. `--pool all` serves both from one pool (a small
 deployment, the tests). `--workers N` runs N processes on the one listening socket.
 

@@ -45,7 +45,7 @@ REDIS_URL = env_str("REDIS_URL")
 # sharded over several servers as channels-redis does it (consistent hashing of channel and group
 # names); sessions, cache, rate limits and the socket registry; Celery's broker (CELERY_BROKER_URL).
 PRICE_REDIS_URL = env_str("PRICE_REDIS_URL") or REDIS_URL
-CHANNEL_REDIS_URLS = env_list("CHANNEL_REDIS_URLS", [PRICE_REDIS_URL] if PRICE_REDIS_URL else [])
+CHANNEL_REDIS_URLS = env_list("CHANNEL_REDIS_URLS", []) or ([PRICE_REDIS_URL] if PRICE_REDIS_URL else [])
 SESSION_REDIS_URL = env_str("SESSION_REDIS_URL") or REDIS_URL
 if bool(DATABASE_URL) != bool(REDIS_URL):
     missing = "REDIS_URL" if DATABASE_URL else "DATABASE_URL"

@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, wait
 
+from django.conf import settings
 from django.core.cache import cache
-from django.db import connection
+from django.db import connections
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 logger = logging.getLogger(__name__)
+
+READY_SECONDS = 0.9  # /readyz answers within about this, always
+PROBE_SECONDS = 0.8  # each dependency's connect and command timeout
 
 
 @never_cache
@@ -23,10 +29,22 @@ def healthz(request: HttpRequest) -> JsonResponse:
 @never_cache
 @require_GET
 def readyz(request: HttpRequest) -> JsonResponse:
-    """Can this process do its job: database, cache and a fresh price feed."""
-    checks = {"database": _check_database(), "cache": _check_cache(), "prices": _check_prices()}
-    ready = all(c["ok"] for c in checks.values())
-    return JsonResponse({"status": "ok" if ready else "unavailable", "checks": checks}, status=200 if ready else 503)
+    """Can this instance do its job: the database, Redis (sessions, cache) and a fresh price feed.
+    Answers within READY_SECONDS whatever the dependencies do: each is checked on its own
+    connection with a short timeout, in parallel, and one that has not answered by then fails."""
+    checks = dict(READY_CHECKS)
+    if "replica" in settings.DATABASES:
+        checks["replica"] = lambda: _check_database("replica")
+    futures = {name: _probes.submit(check) for name, check in checks.items()}
+    wait(futures.values(), timeout=READY_SECONDS)
+    results = {
+        name: future.result() if future.done() else {"ok": False, "error": "timeout"}
+        for name, future in futures.items()
+    }
+    # A replica outage slows history reads on every instance alike: reported, not a reason to take
+    # this one out of the load balancer.
+    ready = all(r["ok"] for name, r in results.items() if name != "replica")
+    return JsonResponse({"status": "ok" if ready else "unavailable", "checks": results}, status=200 if ready else 503)
 
 
 @never_cache
@@ -56,28 +74,43 @@ def _metrics_allowed(request: HttpRequest) -> bool:
     return client_ip(request.META) in ("127.0.0.1", "::1")
 
 
-def _check_database() -> dict[str, object]:
+def _check_database(alias: str = "default") -> dict[str, object]:
+    """A connection of its own (not the pool's, which waits for a healthy one up to its timeout)."""
     try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
+        if connections[alias].vendor != "postgresql":
+            with connections[alias].cursor() as cursor:
+                cursor.execute("SELECT 1")
+            return {"ok": True}
+        import psycopg
+
+        params = connections[alias].get_connection_params()
+        params.pop("cursor_factory", None)
+        params.pop("context", None)
+        params.update(connect_timeout=PROBE_SECONDS, options="-c statement_timeout=1000")
+        with psycopg.connect(**params) as conn:
+            conn.execute("SELECT 1")
         return {"ok": True}
     except Exception as exc:
-        logger.warning("readyz: database check failed: %s", exc)
+        logger.warning("readyz: database %s check failed: %s", alias, exc)
         return {"ok": False, "error": type(exc).__name__}
 
 
-def _check_cache() -> dict[str, object]:
+def _check_redis() -> dict[str, object]:
     try:
-        cache.set("readyz", "1", 5)
-        return {"ok": cache.get("readyz") == "1"}
+        if not settings.SESSION_REDIS_URL:
+            cache.set("readyz", "1", 5)
+            return {"ok": cache.get("readyz") == "1"}
+        import redis
+
+        url = str(settings.SESSION_REDIS_URL)
+        with redis.Redis.from_url(url, socket_connect_timeout=PROBE_SECONDS, socket_timeout=PROBE_SECONDS) as client:
+            return {"ok": bool(client.ping())}
     except Exception as exc:
-        logger.warning("readyz: cache check failed: %s", exc)
+        logger.warning("readyz: Redis check failed: %s", exc)
         return {"ok": False, "error": type(exc).__name__}
 
 
 def _check_prices() -> dict[str, object]:
-    from django.conf import settings
-
     from pricefeed.selectors import feed_report
 
     try:
@@ -105,3 +138,13 @@ def _check_prices() -> dict[str, object]:
         "symbols": report["symbols"],
         **{name: stats[name] for name in counters if name in stats},
     }
+
+
+READY_CHECKS: dict[str, Callable[[], dict[str, object]]] = {
+    "database": _check_database,
+    "redis": _check_redis,
+    "prices": _check_prices,
+}
+# Probes run here, not in the request's thread, so the answer never waits for a hung one. A probe
+# that hangs ends by its own timeout; the pool is small and shared by all requests.
+_probes = ThreadPoolExecutor(max_workers=8, thread_name_prefix="readyz")

@@ -19,6 +19,7 @@ import redis
 from django.conf import settings
 
 from accounts.sessions import policy
+from tradingsite.lib.aredis import REDIS_TIMEOUTS
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,7 +116,7 @@ return {fields, count}
 
 class RedisSessionRepository(SessionRepository):
     def __init__(self, url: str):
-        self.redis = redis.Redis.from_url(url, decode_responses=True)
+        self.redis = redis.Redis.from_url(url, decode_responses=True, **REDIS_TIMEOUTS)
         self._get_and_count = self.redis.register_script(_GET_AND_COUNT)
 
     def get(self, key: str) -> SessionRecord | None:
