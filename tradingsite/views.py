@@ -35,7 +35,7 @@ def readyz(request: HttpRequest) -> JsonResponse:
     checks = dict(READY_CHECKS)
     if "replica" in settings.DATABASES:
         checks["replica"] = lambda: _check_database("replica")
-    futures = {name: _probes.submit(check) for name, check in checks.items()}
+    futures = {name: _probes.submit(_probe, check) for name, check in checks.items()}
     wait(futures.values(), timeout=READY_SECONDS)
     results = {
         name: future.result() if future.done() else {"ok": False, "error": "timeout"}
@@ -72,6 +72,13 @@ def _metrics_allowed(request: HttpRequest) -> bool:
     from tradingsite.lib.client_ip import client_ip
 
     return client_ip(request.META) in ("127.0.0.1", "::1")
+
+
+def _probe(check: Callable[[], dict[str, object]]) -> dict[str, object]:
+    try:
+        return check()
+    finally:
+        connections.close_all()  # this thread's Django connections back to the pool: no request ends here
 
 
 def _check_database(alias: str = "default") -> dict[str, object]:

@@ -78,6 +78,7 @@ def test_bad_price_queries_get_400(client, query):
     assert response.json()["error"]["code"] == "symbols_invalid"
 
 
+@pytest.mark.django_db(transaction=True)  # /readyz probes on connections of their own: data committed
 def test_the_feed_state_per_symbol_staleness_and_counters(client):
     assert client.get("/api/v1/feed").json()["state"] == "none"
     publish(("BTCUSDT", "91000"), ("ETHUSDT", "3100"))

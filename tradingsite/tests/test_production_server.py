@@ -107,7 +107,7 @@ def test_migrate_check_and_healthz_on_the_production_asgi_server(production_env)
         ready = httpx.get(f"http://127.0.0.1:{port}/readyz")
         assert ready.status_code == 503  # no feeder yet: prices missing
         assert ready.json()["checks"]["database"] == {"ok": True}
-        assert ready.json()["checks"]["cache"] == {"ok": True}
+        assert ready.json()["checks"]["redis"] == {"ok": True}
 
         feeder = Process(procfile_command("feeder"), env=production_env)
         try:
