@@ -2,7 +2,7 @@
 
     .venv/bin/python -m bench.live [--users 5000] [--positions 50] [--symbols 500] [--rate 2500]
                                    [--seconds 300] [--server uvicorn|daphne] [--web 1] [--clients 2]
-                                   [--rest-rate 0] [--client-nice 10] [--no-ceiling]
+                                   [--rest-rate 0] [--client-nice 10] [--no-ceiling] [--proxy none|nginx]
 
 1. Starts its own PostgreSQL and Redis (or uses DATABASE_URL / REDIS_URL) and bulk-loads `--users`
    users holding `--positions` open positions each over `--symbols` symbols; one session per user
@@ -13,7 +13,9 @@
    WebSocket client, at nice `--client-nice`: the load generator stands in for browsers on other
    machines; a message is timed by the `price_ts` it carries, found without parsing the JSON), runs
    REST load alongside (`--rest-rate` requests/s to the HTTP pool: orders, portfolio and trades
-   reads), and prints a line of progress every 5 s.
+   reads), and prints a line of progress every 5 s. With `--proxy nginx` the sockets and REST go
+   through nginx in front of the pools (its config from deploy/cluster.py and deploy/nginx/), as in
+   production: run it and the same command without it to measure the proxy's cost.
 4. Then measures a bare `websockets` broadcast server with the same number of sockets and the same
    message size (the ceiling of this machine and client) unless `--no-ceiling`: its delivered rate,
    and its CPU per message next to ours.
@@ -556,9 +558,30 @@ def main() -> None:
         "--client-nice", type=int, default=10, help="the socket clients' nice value (0: the server's priority)"
     )
     parser.add_argument("--no-ceiling", action="store_true")
+    parser.add_argument(
+        "--proxy",
+        choices=["none", "nginx"],
+        default="none",
+        help="clients reach the pools through nginx (deploy/nginx/locations.conf), as in production",
+    )
     args = parser.parse_args()
     report = run(args)
     write(report)
+
+
+def start_nginx(folder: Path, port: int, *, http: list[int], ws: list[int], workers: int) -> Process:
+    """nginx in front of the pools, with the production locations (deploy/nginx/locations.conf)."""
+    import shutil
+
+    from deploy.cluster import nginx_conf
+
+    binary = shutil.which("nginx") or "/usr/sbin/nginx"
+    conf = folder / "nginx" / "nginx.conf"
+    conf.parent.mkdir(exist_ok=True)
+    conf.write_text(
+        nginx_conf(conf.parent, port=port, http=http, ws=ws, static_parent=folder, logs=folder, workers=workers)
+    )
+    return Process([binary, "-p", str(conf.parent), "-c", str(conf)], env=dict(os.environ))
 
 
 def run(args: argparse.Namespace, ceiling_seconds: float = 30) -> dict[str, Any]:
@@ -576,6 +599,7 @@ def run(args: argparse.Namespace, ceiling_seconds: float = 30) -> dict[str, Any]
             WS_MAX_CONNECTIONS_PER_USER="5",
             SIMULATED_RATE=str(args.rate),
             DATABASE_POOL_MAX_SIZE="20",
+            TRUSTED_PROXY_COUNT="1" if args.proxy == "nginx" else "0",
         )
         t0 = time.monotonic()
         subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
@@ -615,6 +639,11 @@ def run(args: argparse.Namespace, ceiling_seconds: float = 30) -> dict[str, Any]
         if "http" in processes:
             wait_for_port(http_port, 60, processes["http"].proc)
         processes["worker"].wait_for_line("ready.", 60)
+        front = None
+        if args.proxy == "nginx":
+            front = free_port()
+            processes["nginx"] = start_nginx(tmp, front, http=[http_port], ws=ports, workers=args.web)
+            wait_for_port(front, 15, processes["nginx"].proc)
         pids = {name: p.proc.pid for name, p in processes.items()}
         pg_pid = _postgres_pid(database_url)
         redis_pid = _redis_pid(redis_url)
@@ -622,7 +651,7 @@ def run(args: argparse.Namespace, ceiling_seconds: float = 30) -> dict[str, Any]
             pids["postgres"] = pg_pid
         if redis_pid:
             pids["redis"] = redis_pid
-        urls = [f"ws://127.0.0.1:{port}/ws/v1/portfolio" for port in ports]
+        urls = [f"ws://127.0.0.1:{port}/ws/v1/portfolio" for port in ([front] if front else ports)]
         redis_client = redis.Redis.from_url(redis_url)
         commands_before = redis_client.info("stats")["total_commands_processed"]
         xact_before = _pg_xacts(database_url)
@@ -641,7 +670,7 @@ def run(args: argparse.Namespace, ceiling_seconds: float = 30) -> dict[str, Any]
 
         print(f"opening {len(tokens)} sockets on {args.web} {args.server} process(es) …", flush=True)
         sampler = Sampler(pids)
-        base = f"http://127.0.0.1:{http_port if 'http' in processes else ports[0]}"
+        base = f"http://127.0.0.1:{front or (http_port if 'http' in processes else ports[0])}"
         loop_runner = _ThreadRunner()
         web_pids = [pids[f"web{i}"] for i in range(args.web)]
         rss_at: dict[int, float] = {}
@@ -681,6 +710,11 @@ def run(args: argparse.Namespace, ceiling_seconds: float = 30) -> dict[str, Any]
     rest_timings = ours.pop("rest") or {}
     sizes = ours.pop("frame_sizes") or [300]
     web_cpu_seconds = sum(cpu.get(f"web{i}", 0) for i in range(args.web)) / 100 * ours["seconds"]
+    proxy_cpu_us = (
+        round(cpu.get("nginx", 0) / 100 * ours["seconds"] / (ours["pnl_per_second"] * ours["seconds"]) * 1e6, 1)
+        if args.proxy == "nginx" and ours["pnl_per_second"]
+        else None
+    )
     frames = ours["pnl_per_second"] * ours["seconds"]
     cpu_per_frame_us = round(web_cpu_seconds / frames * 1e6, 1) if frames else None
     marks = sorted(rss_at)
@@ -700,6 +734,7 @@ def run(args: argparse.Namespace, ceiling_seconds: float = 30) -> dict[str, Any]
         "web_rss_mb_at_sockets": {k: round(v, 1) for k, v in rss_at.items()},
         "memory_kb_per_socket": slope_kb,
         "web_cpu_us_per_pnl_frame": cpu_per_frame_us,
+        "proxy_cpu_us_per_pnl_frame": proxy_cpu_us,
         # Cores of web process for the design load's 10 frames/s per user, 5,000 users, at this cost.
         "web_cores_for_5000_users_at_10_per_second": round(50_000 * cpu_per_frame_us / 1e6, 2)
         if cpu_per_frame_us
@@ -819,7 +854,8 @@ def write(report: dict[str, Any]) -> None:
         "",
         f"`{report['command']}` on {report['machine']}: {cfg['users']} users × {cfg['positions']} positions over"
         f" {cfg['symbols']} symbols, simulated feed at {cfg['rate']} updates/s, {cfg['web']} {cfg['server']} web"
-        f" process(es), {cfg['clients']} client processes, REST {cfg['rest_rate']} requests/s to the HTTP pool.",
+        f" process(es), {cfg['clients']} client processes, REST {cfg['rest_rate']} requests/s to the HTTP pool"
+        + (", everything through nginx." if cfg.get("proxy") == "nginx" else ", direct (no proxy)."),
         "",
         "| measure | measured | target |",
         "|---|---|---|",
@@ -835,6 +871,7 @@ def write(report: dict[str, Any]) -> None:
         f" {sent['p99.9']} / {sent['max']} | |",
         f"| pnl frame bytes mean / p50 / p99 | {fb['mean']} / {fb['p50']} / {fb['p99']} | |",
         f"| web CPU per pnl frame | {report['web_cpu_us_per_pnl_frame']} µs | |",
+        f"| nginx CPU per pnl frame | {report.get('proxy_cpu_us_per_pnl_frame')} µs | |",
         f"| web RSS at sockets (MB) | {report['web_rss_mb_at_sockets']} | |",
         f"| memory per socket (RSS slope, 1,000 → all) | {report['memory_kb_per_socket']} KB | ≤ 40 KB |",
         f"| disconnects / errors | {ours['disconnects']} / {ours['errors']} | 0 |",

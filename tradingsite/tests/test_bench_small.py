@@ -18,7 +18,8 @@ def test_the_order_bench_runs(services_started):
     assert set(report["statuses"]) == {"orders 202", "portfolio 200"}  # no error statuses
 
 
-def test_the_live_bench_runs(services_started):
+@pytest.mark.parametrize("proxy", ["none", "nginx"])
+def test_the_live_bench_runs(services_started, proxy):
     from bench.live import run
 
     args = argparse.Namespace(
@@ -32,7 +33,8 @@ def test_the_live_bench_runs(services_started):
         clients=1,
         rest_rate=2,
         client_nice=10,
-        no_ceiling=False,
+        no_ceiling=proxy == "nginx",
+        proxy=proxy,
     )
     report = run(args, ceiling_seconds=3)
     ours = report["ours"]
@@ -41,5 +43,10 @@ def test_the_live_bench_runs(services_started):
     assert ours["disconnects"] == 0
     assert ours["pnl_per_second"] > 0
     assert ours["latency_ms"]["p50"] is not None
-    assert report["ceiling"]["messages_per_second"] > 0
     assert set(report["rest"]) >= {"orders", "portfolio"}
+    assert report["rest"].get("timeouts", {"count": 0})["count"] == 0
+    assert report["rest"].get("errors", {"count": 0})["count"] == 0
+    if proxy == "nginx":
+        assert report["proxy_cpu_us_per_pnl_frame"] is not None
+    else:
+        assert report["ceiling"]["messages_per_second"] > 0
