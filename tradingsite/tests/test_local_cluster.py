@@ -268,6 +268,7 @@ def test_readyz_is_503_within_5_s_of_a_dependency_going_away_and_200_after_it_re
     back = time.monotonic()
     cluster.restart_dependency(dependency)
     wait_for(lambda: status() == 200, 15, "200 again")
-    print(f"{dependency}: 503 after {unavailable_after:.2f} s, 200 {time.monotonic() - back:.2f} s after its return")
+    returned = time.monotonic() - back
+    print(f"{dependency}: 503 after {unavailable_after:.2f} s, 200 {returned:.2f} s after, slowest probe {worst:.2f} s")
     assert unavailable_after <= 5
     assert worst <= 1.5  # /readyz itself never hangs
