@@ -20,3 +20,6 @@ urlpatterns = [
     path("api/v1/", include("pricefeed.api_urls")),
     path("", include("portfolio.urls")),
 ]
+
+# An unhandled exception: 503 `service_unavailable` when a dependency is unreachable, else 500.
+handler500 = "tradingsite.views.server_error"

@@ -62,6 +62,48 @@ def metrics(request: HttpRequest) -> HttpResponse:
     return HttpResponse(exposition(), content_type=CONTENT_TYPE_LATEST)
 
 
+# Raised when PostgreSQL or Redis cannot be reached (or answer in time): the request could not be
+# served now and may be retried, which is a 503, not a bug (500).
+def _dependency_errors() -> tuple[type[BaseException], ...]:
+    import psycopg
+    import psycopg_pool
+    import redis
+    from django.db import InterfaceError, OperationalError
+
+    return (
+        OperationalError,
+        InterfaceError,
+        psycopg.OperationalError,
+        psycopg_pool.PoolTimeout,
+        redis.exceptions.ConnectionError,
+        redis.exceptions.TimeoutError,
+    )
+
+
+RETRY_AFTER_SECONDS = 5
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    """handler500: Django calls it inside the `except` that caught the view's (or a middleware's)
+    exception. A dependency that is down is a 503 with Retry-After, in JSON for the API."""
+    import sys
+
+    from tradingsite.lib.errors import ApplicationError
+
+    failure = sys.exc_info()[1]
+    if isinstance(failure, _dependency_errors()):
+        error = ApplicationError("service_unavailable", "A service this request needs is unavailable; retry shortly.")
+    else:
+        error = ApplicationError("server_error", "Something went wrong on our side.")
+    if request.path.startswith("/api/"):
+        response: HttpResponse = JsonResponse(error.as_body(), status=error.http_status)
+    else:
+        response = HttpResponse(error.message, status=error.http_status, content_type="text/plain; charset=utf-8")
+    if error.code == "service_unavailable":
+        response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response
+
+
 def _metrics_allowed(request: HttpRequest) -> bool:
     from django.conf import settings
     from django.utils.crypto import constant_time_compare

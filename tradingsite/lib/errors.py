@@ -54,6 +54,8 @@ HTTP_CODES: dict[str, Code] = {
     "watchlist_full": Code(422, "a watch list already holding WS_MAX_WATCHED_SYMBOLS symbols"),
     "rate_limited": Code(429, "too many requests; `Retry-After` says how many seconds to wait"),
     "overloaded": Code(503, "this server process has WEB_MAX_IN_FLIGHT requests in hand; retry after `Retry-After`"),
+    "server_error": Code(500, "a fault of ours, logged with the response's `X-Request-ID`; tell us that id"),
+    "service_unavailable": Code(503, "a database or Redis the request needs is unreachable; retry after `Retry-After`"),
 }
 
 # An order's `reject_reason` (it was accepted, then refused at the fill): the codes above that the

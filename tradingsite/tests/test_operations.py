@@ -96,3 +96,37 @@ def test_lag_tolerant_reads_go_to_the_replica_only_when_there_is_one(monkeypatch
     assert router.db_for_read(object) == "default"  # only reads that ask for it go to the replica
     assert router.allow_migrate("default", "portfolio")
     assert not router.allow_migrate("replica", "portfolio")
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("failure", "status", "code"),
+    [
+        ("redis", 503, "service_unavailable"),
+        ("database", 503, "service_unavailable"),
+        ("bug", 500, "server_error"),
+    ],
+)
+def test_a_dependency_that_is_down_is_a_503_with_retry_after_and_a_bug_a_500(monkeypatch, owner, failure, status, code):
+    import redis
+    from django.db import OperationalError
+
+    from portfolio import selectors
+
+    raised = {
+        "redis": redis.exceptions.ConnectionError("Error 111 connecting to redis:6379. Connection refused."),
+        "database": OperationalError("connection failed: Connection refused"),
+        "bug": ZeroDivisionError("division by zero"),
+    }[failure]
+
+    def broken(**kwargs):
+        raise raised
+
+    monkeypatch.setattr(selectors, "portfolio_summary", broken)
+    client = Client(raise_request_exception=False)
+    client.force_login(owner)
+    response = client.get("/api/v1/portfolio")
+    assert response.status_code == status
+    assert response.json()["error"]["code"] == code
+    assert "Connection refused" not in response.content.decode()  # nothing internal leaks
+    assert (response.get("Retry-After") == "5") == (status == 503)
