@@ -155,7 +155,7 @@ def _postgres(url: str, name: str) -> dict[str, Any]:
     options["pool"] = {
         "min_size": env_int("DATABASE_POOL_MIN_SIZE", 2, minimum=0),
         "max_size": env_int("DATABASE_POOL_MAX_SIZE", 10, minimum=1),
-        "timeout": env_int("DATABASE_POOL_TIMEOUT", 10, minimum=1),
+        "timeout": env_int("DATABASE_POOL_TIMEOUT", 3, minimum=1),
     }
     return database
 
