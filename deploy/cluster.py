@@ -430,7 +430,11 @@ def nginx_conf(
     and temp files under `folder`), around the shared deploy/nginx/locations.conf."""
     for sub in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"):
         (folder / "temp" / sub).mkdir(parents=True, exist_ok=True)
+    import resource
+
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
     return NGINX_CONF.format(
+        nofile=40000 if hard == resource.RLIM_INFINITY else min(40000, hard),
         user="user root root;" if os.geteuid() == 0 else "",  # workers read the static files and temp
         workers=workers,
         folder=folder,
@@ -451,7 +455,7 @@ daemon off;
 pid {folder}/nginx.pid;
 error_log {logs}/nginx-error.log warn;
 events {{ worker_connections 16384; }}
-worker_rlimit_nofile 40000;
+worker_rlimit_nofile {nofile};
 
 http {{
     include /etc/nginx/mime.types;
@@ -467,7 +471,7 @@ http {{
                            '$request_time $upstream_addr $upstream_response_time request_id=$request_id';
     access_log {logs}/nginx-access.log tradingsite;
 
-    upstream tradingsite_http {{ {http} keepalive 32; }}
+    upstream tradingsite_http {{ {http} keepalive 32; keepalive_timeout 60s; }}
     upstream tradingsite_ws {{ {ws} }}
 
     map $http_upgrade $connection_upgrade {{

@@ -19,7 +19,8 @@ accepted from a listener inherit its SO_SNDBUF, so the listener is made here wit
 sender waits, and changes are conflated to the latest numbers.
 
 Options as the Procfile had them: no proxy headers (the client IP comes from TRUSTED_PROXY_COUNT),
-no access log, 64 KB WebSocket messages at most, 5 s graceful shutdown (sockets closed with 1012).
+no access log, 64 KB WebSocket messages at most, 5 s graceful shutdown (sockets closed with 1012),
+idle keep-alive connections kept 75 s (longer than the proxy keeps its own: it closes first).
 """
 
 from __future__ import annotations
@@ -72,6 +73,10 @@ def config_for(pool: str, workers: int) -> uvicorn.Config:
         ws="none" if pool == "http" else "tradingsite.wsserver:PushWebSocketProtocol",
         ws_per_message_deflate=False,
         timeout_graceful_shutdown=5,
+        # Idle keep-alive connections are closed by the proxy first (nginx's upstream keepalive_timeout
+        # is 60 s): a server that closed first could do it just as nginx sends a request on the
+        # connection, and nginx answers a POST that met a closed connection with 502 (not retried).
+        timeout_keep_alive=75,
         log_config=logs.config(os.environ.get("LOG_LEVEL") or "INFO", log_format),
         lifespan="on",
         workers=workers,
