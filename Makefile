@@ -6,7 +6,7 @@ PORT ?= 8000
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip install --quiet --disable-pip-version-check
 
-.PHONY: run admin test test-unit test-integration lint format check-python
+.PHONY: run admin test fuzz test-unit test-integration lint format check-python
 
 run: $(VENV)/.run-deps ## set up and start the embedded demo site
 	$(PY) manage.py demo --host $(HOST) --port $(PORT)
@@ -17,6 +17,9 @@ admin: $(VENV)/.run-deps ## create an admin (staff) account for the embedded dem
 
 test: $(VENV)/.dev-deps ## the full suite: unit + integration, real PostgreSQL and Redis
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+fuzz: $(VENV)/.dev-deps ## schemathesis with 500 generated cases per operation and mode (minutes)
+	SCHEMATHESIS_EXAMPLES=500 $(PY) -m pytest tradingsite/tests/test_api_fuzz.py -s $(PYTEST_ARGS)
 
 test-unit: $(VENV)/.dev-deps ## fast tests only, no servers
 	$(PY) -m pytest -m unit $(PYTEST_ARGS)

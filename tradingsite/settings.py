@@ -339,6 +339,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["tradingsite.lib.renderers.OrjsonRenderer"],
     "DEFAULT_PARSER_CLASSES": ["tradingsite.lib.parsers.StrictJSONParser"],
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "tradingsite.lib.renderers.StrictContentNegotiation",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "tradingsite.lib.errors.api_exception_handler",
     "COERCE_DECIMAL_TO_STRING": True,

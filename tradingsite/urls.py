@@ -23,3 +23,5 @@ urlpatterns = [
 
 # An unhandled exception: 503 `service_unavailable` when a dependency is unreachable, else 500.
 handler500 = "tradingsite.views.server_error"
+# A path no route matches: under /api/, the JSON `not_found` error like every API error.
+handler404 = "tradingsite.views.page_not_found"

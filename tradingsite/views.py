@@ -104,6 +104,18 @@ def server_error(request: HttpRequest) -> HttpResponse:
     return response
 
 
+def page_not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    """handler404: the API's own JSON error under /api/, Django's page elsewhere."""
+    if request.path.startswith("/api/"):
+        from tradingsite.lib.errors import ApplicationError
+
+        error = ApplicationError("not_found", "No such resource.")
+        return JsonResponse(error.as_body(), status=error.http_status)
+    from django.views import defaults
+
+    return defaults.page_not_found(request, exception)
+
+
 def _metrics_allowed(request: HttpRequest) -> bool:
     from django.conf import settings
     from django.utils.crypto import constant_time_compare

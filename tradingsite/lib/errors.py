@@ -120,6 +120,17 @@ _DRF_CODES = {
 
 
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    response = _error_response(exc, context)
+    request = context.get("request")
+    if response is not None and request is not None:
+        # An error is JSON whatever the endpoint's other formats (a CSV export's 401 is not a CSV).
+        from tradingsite.lib.renderers import OrjsonRenderer
+
+        request.accepted_renderer, request.accepted_media_type = OrjsonRenderer(), "application/json"
+    return response
+
+
+def _error_response(exc: Exception, context: dict[str, Any]) -> Response | None:
     from rest_framework.views import exception_handler  # (DRF's views need Django set up)
 
     if isinstance(exc, ApplicationError):

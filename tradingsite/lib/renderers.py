@@ -3,12 +3,15 @@ already decimal strings), and orjson writes them several times faster than json.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
 import orjson
 from django.utils.functional import Promise
-from rest_framework.renderers import JSONRenderer
+from rest_framework.negotiation import DefaultContentNegotiation
+from rest_framework.renderers import BaseRenderer, JSONRenderer
+from rest_framework.request import Request
 
 
 def _default(value: Any) -> str:
@@ -22,3 +25,22 @@ class OrjsonRenderer(JSONRenderer):
         if data is None:
             return b""
         return orjson.dumps(data, default=_default)
+
+
+class StrictContentNegotiation(DefaultContentNegotiation):
+    """`?format=` naming no format of the endpoint is a 400 `invalid_input` (DRF answers 404, as if
+    the resource did not exist)."""
+
+    def select_renderer(
+        self, request: Request, renderers: Iterable[BaseRenderer], format_suffix: str | None = None
+    ) -> tuple[BaseRenderer, str]:
+        renderers = list(renderers)
+        wanted = format_suffix or request.query_params.get(str(self.settings.URL_FORMAT_OVERRIDE))
+        formats = [renderer.format for renderer in renderers]
+        if wanted and wanted not in formats:
+            from tradingsite.lib.errors import ApplicationError
+
+            details = {"format": [f"One of: {', '.join(formats)}."]}
+            raise ApplicationError("invalid_input", "The request is invalid.", details)
+        chosen: tuple[BaseRenderer, str] = super().select_renderer(request, renderers, format_suffix)
+        return chosen

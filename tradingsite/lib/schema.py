@@ -37,9 +37,9 @@ def _described(status: int) -> str:
 
 
 # Any operation can answer these: bad input or a NUL in the URL (400), no or an ended session (401),
-# CSRF or not allowed (403), the per-user rate limit (429), a process at its load bound (503); with a
-# body, too large (413) or not JSON (415).
-_EVERY_OPERATION = (400, 401, 403, 429, 503)
+# CSRF or not allowed (403), an Accept header it cannot answer (406), the per-user rate limit (429), a
+# process at its load bound or a dependency down (503); with a body, too large (413) or not JSON (415).
+_EVERY_OPERATION = (400, 401, 403, 406, 429, 503)
 _WITH_A_BODY = (413, 415)
 
 

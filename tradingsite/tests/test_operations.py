@@ -130,3 +130,21 @@ def test_a_dependency_that_is_down_is_a_503_with_retry_after_and_a_bug_a_500(mon
     assert response.json()["error"]["code"] == code
     assert "Connection refused" not in response.content.decode()  # nothing internal leaks
     assert (response.get("Retry-After") == "5") == (status == 503)
+
+
+@pytest.mark.django_db
+def test_api_errors_are_json_whatever_the_format_asked_or_the_path(owner):
+    anonymous = Client()
+    refused = anonymous.get("/api/v1/trades?format=csv")  # a CSV export's 401 is JSON, not CSV
+    assert refused.status_code == 401
+    assert refused["Content-Type"].startswith("application/json")
+    assert refused.json()["error"]["code"] == "not_authenticated"
+    client = Client()
+    client.force_login(owner)
+    unknown = client.get("/api/v1/trades?format=xml")  # not "no such resource" (DRF's 404)
+    assert unknown.status_code == 400
+    assert unknown.json()["error"]["details"] == {"format": ["One of: json, csv."]}
+    missing = client.get("/api/v1/orders/-5")  # no route matches: the API's 404, not Django's page
+    assert missing.status_code == 404
+    assert missing.json()["error"]["code"] == "not_found"
+    assert Client().get("/no-such-page/").status_code == 404  # pages keep Django's
