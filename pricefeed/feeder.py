@@ -23,6 +23,7 @@ logger = logging.getLogger(__name__)
 
 IDLE_HEARTBEAT_MS = 1000  # with no ticks at all, still refresh the feed status this often
 STATS_EVERY_MS = 1000  # counters written to the bus (feed:stats) this often
+OUTAGE_LOG_SECONDS = 30  # while the bus is unreachable, one log line this often
 
 
 def percentiles(name: str, samples: Iterable[int]) -> dict[str, int]:
@@ -91,6 +92,9 @@ class Feeder:
         self.stats = FeederStats()
         self._last_publish_ms = 0
         self._last_stats_ms = 0
+        self._failing_since: float | None = None  # monotonic time of the first failed flush of an outage
+        self._failed_flushes = 0
+        self._last_outage_log = 0.0
 
     def status(self) -> dict[str, Any]:
         """Counters of the feeder and of its source, for logs, /readyz and the API."""
@@ -123,6 +127,23 @@ class Feeder:
             await self.flush()
         source_task.result()  # a source that ended by itself: surface its exception
 
+    def _flush_failed(self, exc: Exception) -> None:
+        """One line with the traceback when an outage starts, then one line every OUTAGE_LOG_SECONDS
+        while it lasts (not one per flush: ten a second), one when it ends (`flush`)."""
+        clock = time.monotonic()
+        if self._failing_since is None:
+            self._failing_since, self._failed_flushes, self._last_outage_log = clock, 0, clock
+            logger.error("price flush failed; prices kept for the next flush (latest wins)", exc_info=exc)
+        self._failed_flushes += 1
+        if clock - self._last_outage_log >= OUTAGE_LOG_SECONDS:
+            self._last_outage_log = clock
+            logger.warning(
+                "price bus still unreachable after %.0f s (%d flushes failed): %s",
+                clock - self._failing_since,
+                self._failed_flushes,
+                exc,
+            )
+
     async def flush(self) -> None:
         ticks = self.buffer.drain()
         now = now_ms()
@@ -131,13 +152,20 @@ class Feeder:
         started = time.perf_counter()
         try:
             await self.bus.publish(Batch(self.source.name, now, ticks))
-        except Exception:
+        except Exception as exc:
             # Keep the newest values for the next attempt instead of losing them.
             self.stats.flush_errors += 1
             for tick in ticks:
                 self.buffer.put(tick)
-            logger.exception("price flush failed; %d symbols kept for the next flush", len(ticks))
+            self._flush_failed(exc)
             return
+        if self._failing_since is not None:
+            logger.warning(
+                "price bus back after %.1f s: %d flushes had failed; publishing again",
+                time.monotonic() - self._failing_since,
+                self._failed_flushes,
+            )
+            self._failing_since = None
         self._last_publish_ms = now
         self.stats.batches_out += 1
         self.stats.ticks_out += len(ticks)

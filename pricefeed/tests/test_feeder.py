@@ -137,3 +137,45 @@ def test_the_feeder_command_replays_a_file_into_the_store_and_refuses_bad_source
         call_command("binance_feed", "--source", "coinbase")
     with pytest.raises(CommandError, match="takes no file"):
         call_command("binance_feed", "--source", "simulated", "x")
+
+
+class UnreachableBus(MemoryPriceBus):
+    """The in-memory bus with an outage switch: publishing fails while `down`, as a Redis that went away."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.down = False
+
+    async def publish(self, batch: Batch) -> None:
+        if self.down:
+            raise ConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+        await super().publish(batch)
+
+
+async def test_an_outage_of_the_bus_logs_a_line_when_it_starts_and_when_it_ends_not_one_per_flush(caplog, monkeypatch):
+    from pricefeed import feeder as feeder_module
+
+    monkeypatch.setattr(feeder_module, "OUTAGE_LOG_SECONDS", 0.3)
+    bus = UnreachableBus()
+    source = SimulatedSource(bundled_symbols(), rate=2_000, seed=1)
+    feeder = Feeder(source, bus, interval_ms=20)
+    task = asyncio.create_task(feeder.run())
+    await asyncio.sleep(0.1)
+    with caplog.at_level("INFO", logger="pricefeed.feeder"):
+        bus.down = True
+        await asyncio.sleep(0.7)  # ~35 failed flushes
+        bus.down = False
+        await asyncio.sleep(0.1)
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+
+    lines = [r for r in caplog.records if r.name == "pricefeed.feeder"]
+    assert feeder.stats.flush_errors >= 20
+    assert lines[0].levelname == "ERROR"
+    assert lines[0].exc_info is not None  # the first failure: its traceback, once
+    assert sum(r.exc_info is not None for r in lines) == 1
+    assert 1 <= sum("still unreachable" in r.getMessage() for r in lines) <= 3  # one per OUTAGE_LOG_SECONDS
+    assert "back after" in lines[-1].getMessage()
+    assert len(lines) <= 5
+    latest = bus.get_many([t.symbol for t in source.symbols])  # nothing lost: the newest values went out
+    assert latest
