@@ -19,7 +19,7 @@ test: $(VENV)/.dev-deps ## the full suite: unit + integration, real PostgreSQL a
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 fuzz: $(VENV)/.dev-deps ## schemathesis with 500 generated cases per operation and mode (minutes)
-	SCHEMATHESIS_EXAMPLES=500 $(PY) -m pytest tradingsite/tests/test_api_fuzz.py -s $(PYTEST_ARGS)
+	SCHEMATHESIS_EXAMPLES=500 $(PY) -m pytest tradingsite/tests/test_api_fuzz.py -s --timeout 3600 $(PYTEST_ARGS)
 
 test-unit: $(VENV)/.dev-deps ## fast tests only, no servers
 	$(PY) -m pytest -m unit $(PYTEST_ARGS)
