@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import signal
 import socket
 import tempfile
@@ -285,3 +286,64 @@ def test_readyz_is_503_within_5_s_of_a_dependency_going_away_and_200_after_it_re
           f" an API request meanwhile answered 503 in {answered_in:.2f} s")  # fmt: skip
     assert unavailable_after <= 5
     assert worst <= 1.5  # /readyz itself never hangs
+
+
+def test_sigterm_on_instance_a_closes_its_sockets_with_1012_and_they_reconnect_to_b(cluster: Cluster):
+    """A rolling restart: instance A told to stop (SIGTERM) closes each socket with 1012 ("service
+    restart"); every client reconnects through nginx, lands on B and gets a fresh snapshot.
+    `CLUSTER_SOCKETS` sockets (200 here; the fault suite runs 2,000), 5 per user (the per-user cap)."""
+    count = int(os.environ.get("CLUSTER_SOCKETS", "200"))
+    users = [f"restart{i}" for i in range(-(-count // 5))]
+    tokens = []
+    for name in users:
+        made = httpx.post(
+            f"{cluster.url}/api/v1/auth/register", json={"username": name, "password": "Kx9-vortex-harbor-27"}
+        )
+        assert made.status_code == 201, made.text
+        tokens.append(made.json()["token"])
+    url = f"ws://127.0.0.1:{cluster.port}/ws/v1/portfolio"
+    started = 0.0
+
+    back_after: list[float] = []  # SIGTERM → the fresh snapshot, per client of A
+
+    async def scenario() -> tuple[list[int | None], int, float]:
+        async def one(token: str, opened: asyncio.Event, go: asyncio.Event) -> int | None:
+            headers = {"Authorization": f"Bearer {token}"}
+            async with connect(url, additional_headers=headers, compression=None, open_timeout=30) as ws:
+                await next_frame(ws, "snapshot", within=60)
+                opened.set()
+                await go.wait()
+                try:
+                    await next_frame(ws, "never", within=8)
+                except TimeoutError:
+                    return None  # still open: it was on B
+                except Exception:
+                    code = ws.close_code
+            async with connect(url, additional_headers=headers, compression=None, open_timeout=30) as again:
+                await next_frame(again, "snapshot", within=30)
+                back_after.append(time.monotonic() - started)
+            return code
+
+        nonlocal started
+        go = asyncio.Event()
+        events = [asyncio.Event() for _ in range(count)]
+        tasks = [asyncio.create_task(one(tokens[i // 5], events[i], go)) for i in range(count)]
+        await asyncio.wait_for(asyncio.gather(*(e.wait() for e in events)), 120)
+        started = time.monotonic()
+        cluster.stop("ws-1", signal.SIGTERM)
+        go.set()
+        codes = await asyncio.wait_for(asyncio.gather(*tasks), 120)
+        return codes, count, time.monotonic() - started
+
+    try:
+        codes, count, took = asyncio.run(scenario())
+    finally:
+        cluster.start("ws-1")
+    closed = [c for c in codes if c is not None]
+    back_after.sort()
+    print(
+        f"{count} sockets: {len(closed)} closed by A's SIGTERM, each back through nginx on B with a snapshot"
+        f" within {back_after[len(back_after) // 2]:.2f} s (median) / {back_after[-1]:.2f} s (last); run {took:.1f} s"
+    )
+    assert count * 0.3 <= len(closed) <= count * 0.7  # nginx dealt them out in turn
+    assert set(closed) == {1012}  # "service restart": clients know to reconnect
