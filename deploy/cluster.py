@@ -54,20 +54,12 @@ def _which(name: str, hint: str) -> str:
 
 
 def _postgres_bin() -> Path:
-    """A folder with all of initdb, pg_ctl and pg_basebackup (PATH may hold wrappers of only some)."""
-    import glob
+    from tradingsite.testing.servers import ServiceUnavailable, _postgres_bindir
 
-    candidates = [str(Path(p).parent) for p in filter(None, [shutil.which("pg_ctl")])]
-    with contextlib.suppress(OSError, subprocess.CalledProcessError):
-        candidates.append(subprocess.check_output(["pg_config", "--bindir"], text=True).strip())  # noqa: S607
-    candidates += sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True)
-    for folder in candidates:
-        if all((Path(folder) / tool).exists() for tool in ("initdb", "pg_ctl", "pg_basebackup")):
-            return Path(folder)
-    raise ClusterError(
-        "PostgreSQL server binaries (initdb, pg_ctl, pg_basebackup) not found on PATH, in `pg_config --bindir` "
-        "or /usr/lib/postgresql/*/bin: install them (Debian/Ubuntu: apt-get install -y postgresql)"
-    )
+    try:
+        return _postgres_bindir(("initdb", "pg_ctl", "pg_basebackup"))
+    except ServiceUnavailable as exc:
+        raise ClusterError(str(exc)) from None
 
 
 def _alive(pid: int | None) -> bool:

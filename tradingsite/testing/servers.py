@@ -37,7 +37,8 @@ def wait_for_port(port: int, timeout: float, proc: subprocess.Popen[Any] | None 
     raise ServiceUnavailable(f"nothing listening on 127.0.0.1:{port} after {timeout:.0f}s")
 
 
-def _postgres_bindir() -> Path:
+def _postgres_bindir(tools: tuple[str, ...] = ("initdb", "pg_ctl")) -> Path:
+    """A folder holding all of `tools` (PATH may hold wrappers of only some of them)."""
     candidates: list[str] = []
     on_path = shutil.which("pg_ctl")
     if on_path:
@@ -48,10 +49,10 @@ def _postgres_bindir() -> Path:
             candidates.append(subprocess.check_output([pg_config, "--bindir"], text=True).strip())
     candidates += sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True)
     for folder in candidates:
-        if (Path(folder) / "initdb").exists() and (Path(folder) / "pg_ctl").exists():
+        if all((Path(folder) / tool).exists() for tool in tools):
             return Path(folder)
     raise ServiceUnavailable(
-        "PostgreSQL server binaries (initdb, pg_ctl) not found on PATH, in `pg_config --bindir` or "
+        f"PostgreSQL server binaries ({', '.join(tools)}) not found on PATH, in `pg_config --bindir` or "
         "/usr/lib/postgresql/*/bin. Install them (Debian/Ubuntu: apt-get install -y postgresql) "
         "or point TEST_DATABASE_URL at a server you run (postgres://user@host:port/db)."
     )
