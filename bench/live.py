@@ -579,7 +579,9 @@ def start_nginx(folder: Path, port: int, *, http: list[int], ws: list[int], work
     conf = folder / "nginx" / "nginx.conf"
     conf.parent.mkdir(exist_ok=True)
     conf.write_text(
-        nginx_conf(conf.parent, port=port, http=http, ws=ws, static_parent=folder, logs=folder, workers=workers)
+        nginx_conf(
+            conf.parent, port=port, http=http, ws=ws, static_parent=folder, logs=folder, workers=workers, per_address=0
+        )
     )
     return Process([binary, "-p", str(conf.parent), "-c", str(conf)], env=dict(os.environ))
 
@@ -600,6 +602,7 @@ def run(args: argparse.Namespace, ceiling_seconds: float = 30) -> dict[str, Any]
             SIMULATED_RATE=str(args.rate),
             DATABASE_POOL_MAX_SIZE="20",
             TRUSTED_PROXY_COUNT="1" if args.proxy == "nginx" else "0",
+            WEB_MAX_CONNECTIONS_PER_ADDRESS="0",  # every bench client is on this machine's loopback
         )
         t0 = time.monotonic()
         subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)

@@ -426,6 +426,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
             var_dir=str(tmp),
             API_RATE_LIMIT="1000000",
             LOGIN_FAILURE_IP_LIMIT="1000000",
+            WEB_MAX_CONNECTIONS_PER_ADDRESS="0",  # every bench client is on this machine's loopback
             LOG_LEVEL="WARNING",
             **({"WEB_MAX_IN_FLIGHT": str(args.max_in_flight)} if args.max_in_flight else {}),
         )

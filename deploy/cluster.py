@@ -85,6 +85,7 @@ class Cluster:
     source: str = "simulated"
     http_workers: int = 1
     ws_workers: int = 1
+    per_address: int = 100  # nginx's cap on connections from one client address (0: none)
     pids: dict[str, int] = field(default_factory=dict)
 
     # --- where things are -------------------------------------------------------------------
@@ -166,6 +167,7 @@ class Cluster:
             source=data["source"],
             http_workers=data["http_workers"],
             ws_workers=data["ws_workers"],
+            per_address=data.get("per_address", 100),
             pids=data["pids"],
         )
 
@@ -175,6 +177,7 @@ class Cluster:
             "source": self.source,
             "http_workers": self.http_workers,
             "ws_workers": self.ws_workers,
+            "per_address": self.per_address,
             "pids": self.pids,
             "ports": self.ports,
             "url": self.url,
@@ -334,6 +337,7 @@ class Cluster:
             ws=[ports[n] for n in ("ws-1", "ws-2")],
             static_parent=self.folder,
             logs=self.folder / "logs",
+            per_address=self.per_address,
         )
         (folder / "nginx.conf").write_text(conf)
         test = subprocess.run([binary, "-t", "-p", str(folder), "-c", str(folder / "nginx.conf")],
@@ -416,10 +420,19 @@ class Cluster:
 
 
 def nginx_conf(
-    folder: Path, *, port: int, http: list[int], ws: list[int], static_parent: Path, logs: Path, workers: int = 1
+    folder: Path,
+    *,
+    port: int,
+    http: list[int],
+    ws: list[int],
+    static_parent: Path,
+    logs: Path,
+    workers: int = 1,
+    per_address: int = 100,
 ) -> str:
     """A whole nginx.conf for instances on this machine's loopback, runnable as any user (pid, logs
-    and temp files under `folder`), around the shared deploy/nginx/locations.conf."""
+    and temp files under `folder`), around the shared deploy/nginx/locations.conf. `per_address`:
+    connections one client address may hold (HTTP and WebSocket; 0 = no cap: load generators)."""
     for sub in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"):
         (folder / "temp" / sub).mkdir(parents=True, exist_ok=True)
     import resource
@@ -436,6 +449,8 @@ def nginx_conf(
         ws=" ".join(f"server 127.0.0.1:{p} max_fails=3 fail_timeout=10s;" for p in ws),
         static_parent=static_parent,
         locations=ROOT / "deploy" / "nginx" / "locations.conf",
+        limit_zone="limit_conn_zone $binary_remote_addr zone=tradingsite_addr:10m;" if per_address else "",
+        limit=f"limit_conn tradingsite_addr {per_address}; limit_conn_status 429;" if per_address else "",
     )
 
 
@@ -463,6 +478,7 @@ http {{
                            '$request_time $upstream_addr $upstream_response_time request_id=$request_id';
     access_log {logs}/nginx-access.log tradingsite;
 
+    {limit_zone}
     upstream tradingsite_http {{ {http} keepalive 32; keepalive_timeout 60s; }}
     upstream tradingsite_ws {{ {ws} }}
 
@@ -475,6 +491,7 @@ http {{
         listen 127.0.0.1:{port};
         server_name _;
         set $static_parent {static_parent};
+        {limit}
         include {locations};
     }}
 }}
@@ -510,13 +527,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--source", choices=["simulated", "binance"], default="simulated", help="the feeder's source")
     parser.add_argument("--http-workers", type=int, default=1, help="processes per http instance")
     parser.add_argument("--ws-workers", type=int, default=1, help="processes per ws instance")
+    parser.add_argument("--max-conns-per-address", type=int, default=100,
+                        help="connections nginx lets one client address hold (0: no cap)")  # fmt: skip
     parser.add_argument("--purge", action="store_true", help="down: also delete the data and logs")
     args = parser.parse_args(argv)
     folder = args.dir.resolve()
     try:
         if args.command == "up":
             folder.mkdir(parents=True, exist_ok=True)
-            cluster = Cluster(folder, args.port, args.source, args.http_workers, args.ws_workers)
+            cluster = Cluster(
+                folder, args.port, args.source, args.http_workers, args.ws_workers, args.max_conns_per_address
+            )
             with contextlib.suppress(ClusterError):
                 cluster.pids = Cluster.load(folder).pids  # refuse to start twice
             started = time.monotonic()

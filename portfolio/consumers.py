@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 import re
+import time
 import uuid
 from collections.abc import Awaitable
 from typing import Any
@@ -41,6 +42,7 @@ logger = logging.getLogger(__name__)
 MAX_CLIENT_MESSAGE_BYTES = 4096
 CLOSE_SESSION_ENDED = 4401
 CLOSE_TOO_MANY_CONNECTIONS = 4429
+CLOSE_POLICY_VIOLATION = 1008
 SYMBOL = re.compile(r"[A-Z0-9]{2,20}")
 PUSH_EXTENSION = "tradingsite.push"  # the direct send path of tradingsite/wsserver.py
 CLEANUP_SECONDS = 1.0
@@ -48,6 +50,44 @@ CLEANUP_SECONDS = 1.0
 
 def user_group(user_id: int) -> str:
     return f"user.{user_id}"
+
+
+class MessageBudget:
+    """A token bucket for one socket's client messages: `rate` a second, bursts of `2 × rate`. A
+    message over budget is dropped (one `rate_limited` error a second says so); `strikes` dropped in
+    a row — a flood, not a burst — end the socket."""
+
+    __slots__ = ("at", "burst", "dropped", "last_told", "rate", "strikes", "tokens")
+
+    def __init__(self, rate: float, strikes: int = 100, now: float | None = None) -> None:
+        self.rate, self.burst, self.strikes = rate, 2 * rate, strikes
+        self.tokens = self.burst
+        self.at = time.monotonic() if now is None else now
+        self.dropped = 0
+        self.last_told = -1.0
+
+    def take(self, now: float | None = None) -> bool:
+        now = time.monotonic() if now is None else now
+        self.tokens = min(self.burst, self.tokens + (now - self.at) * self.rate)
+        self.at = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            self.dropped = 0
+            return True
+        self.dropped += 1
+        return False
+
+    @property
+    def flooding(self) -> bool:
+        return self.dropped >= self.strikes
+
+    def tell(self, now: float | None = None) -> bool:
+        """Whether to send the `rate_limited` error for this drop (at most one a second)."""
+        now = time.monotonic() if now is None else now
+        if now - self.last_told >= 1:
+            self.last_told = now
+            return True
+        return False
 
 
 class PortfolioConsumer(AsyncWebsocketConsumer):
@@ -98,6 +138,7 @@ class PortfolioConsumer(AsyncWebsocketConsumer):
             on_session_ended=self._session_over,
             batch_interval=settings.PRICE_FLUSH_INTERVAL_MS / 1000,
         )
+        self.budget = MessageBudget(settings.WS_CLIENT_MESSAGES_PER_SECOND)
         self._send_snapshot(holdings)
         hub.track(self.live, self.live.mask)
         live_sockets.add(self.live)
@@ -149,7 +190,16 @@ class PortfolioConsumer(AsyncWebsocketConsumer):
     # --- client → server ------------------------------------------------------------------------
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
-        if self.live is None:
+        if self.live is None or self.live.closed:
+            return
+        if not self.budget.take():
+            if self.budget.flooding:
+                logger.warning("closing a socket of user %s: a flood of client messages", self.user_id)
+                self.live.closed = True
+                await self.close(code=CLOSE_POLICY_VIOLATION)
+            elif self.budget.tell():
+                rate = settings.WS_CLIENT_MESSAGES_PER_SECOND
+                self._error("rate_limited", f"at most {rate} messages a second; this one was dropped")
             return
         if text_data is None or len(text_data) > MAX_CLIENT_MESSAGE_BYTES:
             self._error("message_invalid", f"send JSON text frames of at most {MAX_CLIENT_MESSAGE_BYTES} bytes")

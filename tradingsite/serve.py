@@ -66,6 +66,8 @@ def config_for(pool: str, workers: int) -> uvicorn.Config:
     return uvicorn.Config(
         "tradingsite.asgi:application",
         proxy_headers=False,
+        # uvicorn's httptools protocol with header / body timeouts and a per-address connection cap.
+        http="tradingsite.httpserver:GuardedHttpProtocol",
         access_log=False,
         ws_max_size=65536,
         # uvicorn's sans-I/O protocol plus the live push's direct send path (tradingsite/wsserver.py);

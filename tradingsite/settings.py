@@ -297,6 +297,7 @@ WS_MAX_CONNECTIONS_PER_USER = env_int("WS_MAX_CONNECTIONS_PER_USER", 5, minimum=
 WS_HEARTBEAT_SECONDS = env_int("WS_HEARTBEAT_SECONDS", 20, minimum=1)
 WS_MAX_WATCHED_SYMBOLS = env_int("WS_MAX_WATCHED_SYMBOLS", 50, minimum=1)
 WS_MAX_HZ = env_int("WS_MAX_HZ", 10, minimum=1)
+WS_CLIENT_MESSAGES_PER_SECOND = env_int("WS_CLIENT_MESSAGES_PER_SECOND", 10, minimum=1)
 # Threads serving HTTP requests in each web process, and the interpreter's switch interval between
 # them (tradingsite/handlers.py, pricefeed/hub.py: tune_threads; chosen with bench.rest).
 WEB_THREADS = env_int("WEB_THREADS", 2, minimum=1)

@@ -18,6 +18,8 @@ from typing import Any
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.http11 import Request
 
+from tradingsite.httpserver import addresses
+
 # A socket with more than this waiting in user space is not draining: its next pnl frame waits
 # (conflated) until the kernel takes what is queued. The kernel's own buffer is kept small too
 # (tradingsite/serve.py, WEB_SEND_BUFFER_BYTES).
@@ -53,9 +55,37 @@ class PushOutlet:
 
 
 class PushWebSocketProtocol(WebSocketsSansIOProtocol):
+    address: str | None = None
+
     def handle_connect(self, event: Request) -> None:
         super().handle_connect(event)
         # The ASGI task has been created, not started: the scope can still be extended.
         scope: Any = getattr(self, "scope", None)
         if scope is not None and not self.close_sent:
             scope["extensions"]["tradingsite.push"] = PushOutlet(self)
+
+    def send_receive_event_to_app(self) -> None:
+        # A text message that is not UTF-8 closes with 1007 as uvicorn does, without the traceback
+        # uvicorn logs for it (one per hostile message, in a log operators read).
+        if self.curr_msg_data_type == "text" and not self.close_sent:
+            try:
+                b"".join(self.frames).decode()
+            except UnicodeDecodeError:
+                self.frames = []
+                self.conn.send_close(1007, "text message is not UTF-8")
+                self.handle_parser_exception()
+                return
+        super().send_receive_event_to_app()
+
+    def connection_made(self, transport: Any) -> None:
+        super().connection_made(transport)
+        # Upgraded from tradingsite.httpserver's protocol, which counted the connection against its
+        # address's cap and handed the count over; released when the socket ends.
+        self.address = self.client[0] if self.client else None
+        addresses.admit(self.address, force=True)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.address is not None:
+            addresses.release(self.address)
+            self.address = None
+        super().connection_lost(exc)

@@ -185,3 +185,17 @@ async def test_the_socket_hears_when_the_feed_goes_stale_and_comes_back(price_hu
     assert (back["type"], back["state"]) == ("feed", "simulated")
     assert back["seq"] > stale["seq"]
     await ws.disconnect()
+
+
+def test_a_socket_message_budget_allows_bursts_drops_the_excess_and_names_a_flood():
+    from portfolio.consumers import MessageBudget
+
+    budget = MessageBudget(10, strikes=5, now=0.0)
+    assert all(budget.take(now=0.0) for _ in range(20))  # a burst of twice the rate
+    assert not budget.take(now=0.0)
+    assert [budget.tell(now=t) for t in (0.0, 0.5, 1.0)] == [True, False, True]  # one error a second
+    assert budget.take(now=0.1)  # 0.1 s later: one more allowed, and the strikes start again
+    assert not any(budget.take(now=0.1) for _ in range(4))
+    assert not budget.flooding
+    assert not budget.take(now=0.1)
+    assert budget.flooding  # five dropped in a row

@@ -40,6 +40,9 @@ HTTP_CODES: dict[str, Code] = {
     "position_not_found": Code(404, "no open position in that symbol"),
     "method_not_allowed": Code(405, "the path does not take that method"),
     "not_acceptable": Code(406, "an Accept header this endpoint cannot answer"),
+    "request_timeout": Code(
+        408, "headers or body sent slower than WEB_HEADER_TIMEOUT_SECONDS / WEB_BODY_TIMEOUT_SECONDS"
+    ),
     "request_too_large": Code(413, "a body over the limit, refused before it is read"),
     "unsupported_media_type": Code(415, "a body that is not JSON"),
     "symbol_unknown": Code(422, "a symbol that is not listed"),
@@ -52,6 +55,7 @@ HTTP_CODES: dict[str, Code] = {
     "position_insufficient": Code(422, "a close larger than the open position, or of a flat one"),
     "client_order_id_conflict": Code(422, "a client_order_id already used for a different order"),
     "watchlist_full": Code(422, "a watch list already holding WS_MAX_WATCHED_SYMBOLS symbols"),
+    "too_many_connections": Code(429, "more than WEB_MAX_CONNECTIONS_PER_ADDRESS connections from one address"),
     "rate_limited": Code(429, "too many requests; `Retry-After` says how many seconds to wait"),
     "overloaded": Code(503, "this server process has WEB_MAX_IN_FLIGHT requests in hand; retry after `Retry-After`"),
     "server_error": Code(500, "a fault of ours, logged with the response's `X-Request-ID`; tell us that id"),
@@ -74,6 +78,7 @@ SOCKET_CODES: dict[str, str] = {
     "watch_limit": "more watched symbols than WS_MAX_WATCHED_SYMBOLS",
     "max_hz_invalid": "a throttle outside (0, WS_MAX_HZ]",
     "too_many_connections": "more sockets than WS_MAX_CONNECTIONS_PER_USER (then close 4429)",
+    "rate_limited": "over WS_CLIENT_MESSAGES_PER_SECOND messages (bursts of twice that); 100 more in a row close 1008",
 }
 
 
