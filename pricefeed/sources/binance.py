@@ -54,7 +54,7 @@ class BinanceConfig:
     silence_timeout: float = 60.0
     rotate_after: float = 23.5 * 3600  # Binance cuts every connection at 24 h
     backoff_base: float = 0.5
-    backoff_cap: float = 30.0
+    backoff_cap: float = 10.0  # an exchange back after an outage is read again within 10 s
     attempts_per_window: int = 250  # Binance: 300 connection attempts per 5 minutes per IP
     attempt_window: float = 300.0
     symbols_refresh: float = 30.0  # how often the wanted symbol set is re-read
