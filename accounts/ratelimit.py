@@ -17,7 +17,7 @@ from django.core.cache import cache
 from rest_framework.request import Request
 from rest_framework.throttling import BaseThrottle
 
-from tradingsite.lib.aredis import REDIS_TIMEOUTS
+from tradingsite.lib.aredis import REDIS_TIMEOUTS, RETRY_ONCE
 
 
 def _window_key(name: str, period: int, at: float) -> tuple[str, float]:
@@ -27,7 +27,7 @@ def _window_key(name: str, period: int, at: float) -> tuple[str, float]:
 
 @memoize
 def _redis(url: str) -> redis.Redis:
-    return redis.Redis.from_url(url, **REDIS_TIMEOUTS)
+    return redis.Redis.from_url(url, **REDIS_TIMEOUTS, **RETRY_ONCE)
 
 
 def _client() -> redis.Redis | None:

@@ -6,6 +6,7 @@ import json
 import os
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from tradingsite.testing.processes import ROOT
@@ -35,10 +36,10 @@ def percentile(values: Sequence[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))] if ordered else float("nan")
 
 
-def write_results(name: str, report: dict[str, Any], lines: list[str]) -> None:
-    """bench/results/{name}-{UTC timestamp}.json and .md, and the table on stdout."""
+def write_results(name: str, report: dict[str, Any], lines: list[str], folder: Path = RESULTS) -> None:
+    """bench/results/{name}-{UTC timestamp}.json and .md (or in `folder`), and the table on stdout."""
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / f"{name}-{stamp}.json").write_text(json.dumps(report, indent=2) + "\n")
-    (RESULTS / f"{name}-{stamp}.md").write_text("\n".join(lines))
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{name}-{stamp}.json").write_text(json.dumps(report, indent=2) + "\n")
+    (folder / f"{name}-{stamp}.md").write_text("\n".join(lines))
     print("\n".join(lines))

@@ -87,6 +87,7 @@ class Cluster:
     ws_workers: int = 1
     per_address: int = 100  # nginx's cap on connections from one client address (0: none)
     pids: dict[str, int] = field(default_factory=dict)
+    overrides: dict[str, str] = field(default_factory=dict)  # settings for every app process (bench.chaos)
 
     # --- where things are -------------------------------------------------------------------
 
@@ -144,6 +145,7 @@ class Cluster:
             "PRICE_SOURCE": self.source,
             "LOG_FORMAT": "json",
             "PYTHONUNBUFFERED": "1",
+            **self.overrides,
         }
 
     def _secret_key(self) -> str:
@@ -169,6 +171,7 @@ class Cluster:
             ws_workers=data["ws_workers"],
             per_address=data.get("per_address", 100),
             pids=data["pids"],
+            overrides=data.get("overrides", {}),
         )
 
     def save(self) -> None:
@@ -178,6 +181,7 @@ class Cluster:
             "http_workers": self.http_workers,
             "ws_workers": self.ws_workers,
             "per_address": self.per_address,
+            "overrides": self.overrides,
             "pids": self.pids,
             "ports": self.ports,
             "url": self.url,
@@ -496,6 +500,26 @@ http {{
     }}
 }}
 """
+
+
+def free_base_port() -> int:
+    """A base port whose whole block (base … base+31) is free: for clusters of tests and benches."""
+    import socket
+
+    for _ in range(50):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            base = int(probe.getsockname()[1]) // 100 * 100
+        if base < 20000 or base > 60000:
+            continue
+        try:
+            for offset in range(32):
+                with socket.socket() as taken:
+                    taken.bind(("127.0.0.1", base + offset))
+        except OSError:
+            continue
+        return base
+    raise ClusterError("no free block of ports")
 
 
 def _wait_port(port: int, timeout: float, check: Any = None) -> None:

@@ -23,6 +23,7 @@ from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
+from redis.exceptions import RedisError
 
 from accounts.services import session_group
 from accounts.sessions import policy
@@ -43,6 +44,7 @@ MAX_CLIENT_MESSAGE_BYTES = 4096
 CLOSE_SESSION_ENDED = 4401
 CLOSE_TOO_MANY_CONNECTIONS = 4429
 CLOSE_POLICY_VIOLATION = 1008
+CLOSE_TRY_AGAIN_LATER = 1013
 SYMBOL = re.compile(r"[A-Z0-9]{2,20}")
 PUSH_EXTENSION = "tradingsite.push"  # the direct send path of tradingsite/wsserver.py
 CLEANUP_SECONDS = 1.0
@@ -99,6 +101,14 @@ class PortfolioConsumer(AsyncWebsocketConsumer):
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         try:
             await super().__call__(scope, receive, send)
+        except (RedisError, OSError) as exc:
+            # The channel layer's Redis failed under the socket (an outage, a restart): the client is
+            # told to come back (1013, "try again later"), which it does with backoff and gets a
+            # fresh snapshot; a warning, not a traceback, per socket (repeats are folded, lib/logs).
+            logger.warning("socket of user %s closed, 1013: the channel layer failed (%s)",
+                           getattr(self, "user_id", None), exc)  # fmt: skip
+            with contextlib.suppress(Exception):
+                await send({"type": "websocket.close", "code": CLOSE_TRY_AGAIN_LATER})
         finally:
             # Channels calls `disconnect` only for a disconnect it receives; a channel layer that
             # fails (Redis gone) ends the consumer without one. Either way the socket is forgotten.

@@ -23,7 +23,7 @@ import redis.asyncio as aioredis
 from django.conf import settings
 
 from pricefeed.domain import Batch, FeedStatus, Tick
-from tradingsite.lib.aredis import REDIS_TIMEOUTS, client_for
+from tradingsite.lib.aredis import REDIS_TIMEOUTS, RETRY_ONCE, client_for
 
 logger = logging.getLogger(__name__)
 
@@ -71,7 +71,7 @@ class RedisPriceBus(PriceBus):
     def __init__(self, url: str, ttl_seconds: int):
         self.url = url
         self.ttl = ttl_seconds
-        self._sync = redis.Redis.from_url(url, **REDIS_TIMEOUTS)
+        self._sync = redis.Redis.from_url(url, **REDIS_TIMEOUTS, **RETRY_ONCE)
 
     def _aclient(self) -> aioredis.Redis:
         return client_for(self.url)

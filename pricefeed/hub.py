@@ -61,6 +61,7 @@ class PriceHub:
         self.symbol_ids: dict[str, int] = {}
         self.quotes: list[Quote | None] = []  # by symbol id
         self.status: FeedStatus | None = None
+        self.priced_ts: int | None = None  # when the last batch that carried prices was flushed
         self._tracked: dict[PriceListener, int] = {}  # listener -> mask of symbol ids
         self._pending: set[PriceListener] = set()
         self._incoming: dict[str, Tick] = {}  # ticks received, not yet fanned out (latest wins)
@@ -215,7 +216,10 @@ class PriceHub:
         status = self.status
         if status is None:
             return {"state": "stale", "source": None, "updated_ts": None}
-        state = status.state(now_ms(), settings.PRICE_MAX_AGE_SECONDS * 1000)
+        now, max_age = now_ms(), settings.PRICE_MAX_AGE_SECONDS * 1000
+        state = status.state(now, max_age)
+        if self.priced_ts is not None and now - self.priced_ts > max_age:
+            state = "stale"  # the feeder flushes, but no price came for PRICE_MAX_AGE_SECONDS
         return {"state": state, "source": status.source, "updated_ts": status.updated_ts}
 
     # --- the hot path -------------------------------------------------------------------------
@@ -227,6 +231,8 @@ class PriceHub:
 
     def _receive(self, batch: Batch) -> None:
         self.status = FeedStatus(batch.source, batch.flushed_ts)
+        if batch.ticks:
+            self.priced_ts = batch.flushed_ts
         if self._feed_state is not None and self._feed_state != self.status.state(batch.flushed_ts, 1):
             self._check_feed()  # back from stale, or another source: say so now, not a second later
         incoming = self._incoming

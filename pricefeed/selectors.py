@@ -87,6 +87,11 @@ def feed_report(*, per_symbol: bool = False) -> dict[str, Any]:
     prices = price_report(names)
     stale = sorted(name for name, row in prices.items() if row["stale"])
     body["symbols"] = {"trading": len(names), "stale": len(stale), "stale_symbols": stale[:100]}
+    if names and len(stale) == len(names) and body["state"] not in ("none", "stale"):
+        # The feeder runs (its status is fresh) but no symbol has a price younger than
+        # PRICE_MAX_AGE_SECONDS: the exchange is gone for it. Orders are refused (price_stale) and
+        # /readyz says so.
+        body["state"] = "stale"
     if per_symbol:
         body["prices"] = list(prices.values())
     body["stats"] = get_bus().feed_stats() or {}

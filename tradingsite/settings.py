@@ -19,6 +19,7 @@ import django_stubs_ext
 from django.core.exceptions import ImproperlyConfigured
 
 from tradingsite.lib import logs
+from tradingsite.lib.aredis import ASYNC_RETRY_ONCE, RETRY_ONCE
 from tradingsite.lib.env import (
     env_bool,
     env_choice,
@@ -184,7 +185,7 @@ else:
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": SESSION_REDIS_URL,
             "KEY_PREFIX": "cache",
-            "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 5},
+            "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 5, **RETRY_ONCE},
         }
     }
     CHANNEL_LAYERS = {
@@ -196,7 +197,13 @@ else:
             # read times out first and the consumer dies. A longer socket timeout fixes that.
             "CONFIG": {
                 "hosts": [
-                    {"address": url, "max_connections": 2000, "socket_timeout": 30, "socket_connect_timeout": 2}
+                    {
+                        "address": url,
+                        "max_connections": 2000,
+                        "socket_timeout": 30,
+                        "socket_connect_timeout": 2,
+                        **ASYNC_RETRY_ONCE,
+                    }
                     for url in CHANNEL_REDIS_URLS
                 ],
                 "prefix": "asgi",

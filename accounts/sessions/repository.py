@@ -19,7 +19,7 @@ import redis
 from django.conf import settings
 
 from accounts.sessions import policy
-from tradingsite.lib.aredis import REDIS_TIMEOUTS
+from tradingsite.lib.aredis import REDIS_TIMEOUTS, RETRY_ONCE
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +116,7 @@ return {fields, count}
 
 class RedisSessionRepository(SessionRepository):
     def __init__(self, url: str):
-        self.redis = redis.Redis.from_url(url, decode_responses=True, **REDIS_TIMEOUTS)
+        self.redis = redis.Redis.from_url(url, decode_responses=True, **REDIS_TIMEOUTS, **RETRY_ONCE)
         self._get_and_count = self.redis.register_script(_GET_AND_COUNT)
 
     def get(self, key: str) -> SessionRecord | None:

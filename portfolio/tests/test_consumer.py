@@ -184,6 +184,17 @@ async def test_the_socket_hears_when_the_feed_goes_stale_and_comes_back(price_hu
     back = await beyond_heartbeats(ws)
     assert (back["type"], back["state"]) == ("feed", "simulated")
     assert back["seq"] > stale["seq"]
+
+    # The feeder keeps flushing, but no price comes (the exchange is gone for it): stale too.
+    async def empty_batches() -> None:
+        for _ in range(40):
+            await bus.publish(Batch("simulated", now_ms(), ()))
+            await asyncio.sleep(0.1)
+
+    flushing = asyncio.create_task(empty_batches())
+    quiet = await beyond_heartbeats(ws, wait=4)
+    assert (quiet["type"], quiet["state"]) == ("feed", "stale")
+    flushing.cancel()
     await ws.disconnect()
 
 

@@ -168,9 +168,23 @@ class BinanceSource:
 
     async def run(self, emit: TickSink) -> None:
         self._emit = emit
+        failing_since: float | None = None
         try:
             while True:
-                await self._apply(await self._symbols())
+                try:
+                    wanted = await self._symbols()
+                except Exception as exc:
+                    # The Symbol table unreachable (PostgreSQL down): the open streams go on as they
+                    # are; one line when it starts, one when it ends, a retry every few seconds.
+                    if failing_since is None:
+                        failing_since = time.monotonic()
+                        logger.warning("symbol list unavailable (%s); streams kept as they are, retrying", exc)
+                    await asyncio.sleep(min(5.0, self.config.symbols_refresh))
+                    continue
+                if failing_since is not None:
+                    logger.warning("symbol list back after %.0f s", time.monotonic() - failing_since)
+                    failing_since = None
+                await self._apply(wanted)
                 await asyncio.sleep(self.config.symbols_refresh)
         finally:
             for slot in self._slots:

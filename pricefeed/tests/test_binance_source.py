@@ -26,6 +26,7 @@ class Running:
     source: BinanceSource
     ticks: list[Tick] = field(default_factory=list)
     tradable: set[str] = field(default_factory=set)
+    symbols_unavailable: bool = False  # the Symbol table cannot be read (PostgreSQL down)
 
     def prices(self, symbol: str) -> list[Decimal]:
         return [t.price for t in self.ticks if t.symbol == symbol]
@@ -54,6 +55,8 @@ async def running(
     state = Running(server, None, tradable=set(tradable))  # type: ignore[arg-type]
 
     async def tradable_now() -> set[str]:
+        if state.symbols_unavailable:
+            raise OSError("connection refused")
         return set(state.tradable)
 
     source_config = BinanceConfig(ws_url=server.ws_url, rest_url=server.rest_url, **settings)  # type: ignore[arg-type]
@@ -88,6 +91,19 @@ async def test_pings_are_answered_with_their_own_payload():
     async with running(ping_interval=0.1) as feed:
         await eventually(lambda: feed.server.connections[0].pongs_ok >= 3, what="3 pongs echoing the ping payload")
         assert feed.server.connections[0].open
+
+
+async def test_streams_go_on_while_the_symbol_list_cannot_be_read_and_changes_apply_when_it_can(caplog):
+    async with running(symbols_refresh=0.05) as feed:
+        feed.symbols_unavailable = True
+        await asyncio.sleep(0.3)  # several refreshes fail
+        await feed.server.trade("BTCUSDT", "91000.5")
+        await eventually(lambda: Decimal("91000.5") in feed.prices("BTCUSDT"), what="prices during the outage")
+        feed.tradable = feed.tradable - {"SOLUSDT"}
+        feed.symbols_unavailable = False
+        await eventually(lambda: "solusdt@aggTrade" not in feed.server.subscribed(), within=10, what="unsubscribed")
+    lines = [r.getMessage() for r in caplog.records if "symbol list" in r.getMessage()]
+    assert len(lines) == 2, lines  # one when it started, one when it ended
 
 
 @pytest.mark.parametrize("fault", ["drop", "close 1001", "close 1000"])

@@ -101,3 +101,17 @@ def test_the_feed_state_per_symbol_staleness_and_counters(client):
     response = client.get("/readyz")
     assert response.status_code == 503
     assert response.json()["checks"]["prices"]["state"] == "stale"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_feeder_that_runs_but_receives_no_price_is_stale(client):
+    """The exchange is gone for the feeder: it still flushes (its status is fresh), but every price it
+    holds is older than PRICE_MAX_AGE_SECONDS."""
+    publish(("BTCUSDT", "91000"), age_ms=30_000)
+    bus = RedisPriceBus(str(settings.REDIS_URL), 60)
+    asyncio.run(bus.publish(Batch("binance", now_ms(), ())))  # the feeder's flush: fresh, empty
+    assert client.get("/api/v1/feed").json()["state"] == "stale"
+    assert client.get("/readyz").status_code == 503
+    publish(("BTCUSDT", "91001"))  # prices again
+    assert client.get("/api/v1/feed").json()["state"] == "live"
+    assert client.get("/readyz").status_code == 200

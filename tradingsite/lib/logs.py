@@ -49,6 +49,37 @@ class RequestIdMiddleware:
         return response
 
 
+class RepeatFilter(logging.Filter):
+    """Warnings and errors that repeat — every request during an outage, every reconnect of a
+    socket, every /readyz probe — are written once per `window` seconds per kind (logger, message
+    template, exception type), the next one saying how many were left out. An outage is a few
+    lines, not a traceback per request; what happens once is written as it happens."""
+
+    MAX_KINDS = 1000
+
+    def __init__(self, window: float = 30.0) -> None:
+        super().__init__()
+        self.window = window
+        self.kinds: dict[tuple[str, str, str], list[float]] = {}  # kind → [written at, left out since]
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < logging.WARNING:
+            return True
+        exc = record.exc_info[0].__name__ if record.exc_info and record.exc_info[0] else ""
+        kind = (record.name, str(record.msg), exc)
+        now = record.created
+        seen = self.kinds.get(kind)
+        if seen is not None and now - seen[0] < self.window:
+            seen[1] += 1
+            return False
+        if seen is not None and seen[1]:
+            record.msg = f"{record.msg} (and {int(seen[1])} more like it in the last {self.window:.0f} s)"
+        if len(self.kinds) >= self.MAX_KINDS:
+            self.kinds.clear()
+        self.kinds[kind] = [now, 0]
+        return True
+
+
 class RequestIdFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         record.request_id = request_id.get()
@@ -98,10 +129,17 @@ def config(level: str, fmt: str) -> dict[str, Any]:
     return {
         "version": 1,
         "disable_existing_loggers": False,
-        "filters": {"request_id": {"()": "tradingsite.lib.logs.RequestIdFilter"}},
+        "filters": {
+            "request_id": {"()": "tradingsite.lib.logs.RequestIdFilter"},
+            "repeats": {"()": "tradingsite.lib.logs.RepeatFilter"},
+        },
         "formatters": {"main": {"()": formatter}},
         "handlers": {
-            "console": {"class": "logging.StreamHandler", "formatter": "main", "filters": ["request_id"]},
+            "console": {
+                "class": "logging.StreamHandler",
+                "formatter": "main",
+                "filters": ["request_id", "repeats"],
+            },
         },
         "root": {"handlers": ["console"], "level": level},
         "loggers": {

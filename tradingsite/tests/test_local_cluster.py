@@ -8,7 +8,6 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import tempfile
 import time
 from collections.abc import Iterator
@@ -19,29 +18,11 @@ import psycopg
 import pytest
 from websockets.asyncio.client import connect
 
-from deploy.cluster import Cluster
+from deploy.cluster import Cluster, free_base_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.cluster]
 
 SYMBOL = "BTCUSDT"
-
-
-def free_base_port() -> int:
-    """A base port whose whole block (base … base+31) is free."""
-    for _ in range(50):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            base = probe.getsockname()[1] // 100 * 100
-        if base < 20000 or base > 60000:
-            continue
-        try:
-            for offset in range(32):
-                with socket.socket() as taken:
-                    taken.bind(("127.0.0.1", base + offset))
-        except OSError:
-            continue
-        return base
-    raise RuntimeError("no free block of ports")
 
 
 @pytest.fixture(scope="module")

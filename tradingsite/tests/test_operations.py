@@ -148,3 +148,24 @@ def test_api_errors_are_json_whatever_the_format_asked_or_the_path(owner):
     assert missing.status_code == 404
     assert missing.json()["error"]["code"] == "not_found"
     assert Client().get("/no-such-page/").status_code == 404  # pages keep Django's
+
+
+def test_a_warning_that_repeats_is_written_once_per_window_then_with_the_count_left_out():
+    import logging
+
+    from tradingsite.lib.logs import RepeatFilter
+
+    folding = RepeatFilter(window=30)
+
+    def record(at: float, msg: str = "%s: %s", level: int = logging.ERROR) -> logging.LogRecord:
+        made = logging.LogRecord("django.request", level, __file__, 1, msg, ("Service Unavailable", "/x"), None)
+        made.created = at
+        return made
+
+    assert folding.filter(record(0.0))  # the outage begins: written
+    assert not any(folding.filter(record(t / 10)) for t in range(1, 200))  # every request of the next 20 s
+    assert folding.filter(record(5.0, msg="another: %s %s"))  # another kind is its own
+    assert folding.filter(record(5.0, level=logging.INFO))  # below WARNING: never folded
+    later = record(31.0)
+    assert folding.filter(later)
+    assert "(and 199 more like it in the last 30 s)" in later.getMessage()

@@ -14,6 +14,7 @@ from typing import Any
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import close_old_connections
 
 from pricefeed.bus import get_bus
 from pricefeed.feeder import Feeder, Source
@@ -107,6 +108,8 @@ class Command(BaseCommand):
             # and every SYMBOLS_SYNC_SECONDS (what `manage.py sync_symbols` does), so listings, halts
             # and delistings reach the subscriptions without anyone running a command.
             nonlocal synced_at
+            # A connection PostgreSQL dropped (a restart) is replaced, as a request or a task would.
+            await sync_to_async(close_old_connections)()
             if time.monotonic() - synced_at >= SYMBOLS_SYNC_SECONDS:
                 synced_at = time.monotonic()
                 try:
