@@ -382,6 +382,8 @@ async def run_scenario(ctx: Context, name: str) -> dict[str, Any]:
         checks["/readyz 200 ≤ 5 s after return"] = (
             recovered["readyz"] is not None and recovered["readyz"] <= READY_WITHIN
         )
+    if name.startswith("redis-"):  # a Redis restart: prices flow and sockets resync within 5 s
+        checks["sockets fresh ≤ 5 s after return"] = recovered["sockets"] is not None and recovered["sockets"] <= 5
     if name == "binance":  # stale after PRICE_MAX_AGE_SECONDS, not within 5 s: orders refused meanwhile
         checks["orders refused price_stale"] = orders.refused["price_stale"] > 0
         checks["/readyz 503 while stale"] = went_503 is not None

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 import re
 import time
 import uuid
@@ -21,7 +22,10 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
+from channels.layers import get_channel_layer
+from channels.utils import await_many_dispatch
 from django.conf import settings
 from redis.exceptions import RedisError
 
@@ -48,6 +52,8 @@ CLOSE_TRY_AGAIN_LATER = 1013
 SYMBOL = re.compile(r"[A-Z0-9]{2,20}")
 PUSH_EXTENSION = "tradingsite.push"  # the direct send path of tradingsite/wsserver.py
 CLEANUP_SECONDS = 1.0
+REJOIN_FIRST_SECONDS = 0.5  # then doubling, jittered, to REJOIN_MAX_SECONDS
+REJOIN_MAX_SECONDS = 2.0
 
 
 def user_group(user_id: int) -> str:
@@ -99,8 +105,19 @@ class PortfolioConsumer(AsyncWebsocketConsumer):
     groups_joined: list[str] = []
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        # Channels' AsyncConsumer.__call__, with the channel layer read through `_channel_receive`,
+        # which rides out an outage of the layer's Redis instead of ending the socket.
+        self.scope = scope
+        self.channel_layer = get_channel_layer(self.channel_layer_alias)
+        self.base_send = send
         try:
-            await super().__call__(scope, receive, send)
+            if self.channel_layer is None:
+                await await_many_dispatch([receive], self.dispatch)
+            else:
+                self.channel_name = await self.channel_layer.new_channel()
+                await await_many_dispatch([receive, self._channel_receive], self.dispatch)
+        except StopConsumer:
+            pass
         except (RedisError, OSError) as exc:
             # The channel layer's Redis failed under the socket (an outage, a restart): the client is
             # told to come back (1013, "try again later"), which it does with backoff and gets a
@@ -260,6 +277,33 @@ class PortfolioConsumer(AsyncWebsocketConsumer):
         self.live.interval = max(settings.WS_PUSH_INTERVAL_MS / 1000, 1 / max_hz)
 
     # --- channel layer events ---------------------------------------------------------------------
+
+    async def _channel_receive(self) -> dict[str, Any]:
+        """The next channel-layer message. When the layer's Redis fails under an open socket (an
+        outage, a restart), the socket stays open — prices stop meanwhile, the feed frame says
+        stale — and its groups are joined again once Redis answers (a restarted Redis has lost
+        them), then a `channel.rejoined` message reloads the positions: fills that happened
+        meanwhile were not heard. Before the socket is set up, a failure ends it (1013)."""
+        try:
+            return dict(await self.channel_layer.receive(self.channel_name))
+        except (RedisError, OSError) as exc:
+            if self.live is None or self.ended:
+                raise
+            logger.warning("socket of user %s: the channel layer failed (%s); kept open, rejoining",
+                           self.user_id, exc)  # fmt: skip
+        delay = REJOIN_FIRST_SECONDS
+        while True:
+            await asyncio.sleep(delay * (0.5 + random.random()))  # noqa: S311 (jitter, not a secret)
+            delay = min(delay * 2, REJOIN_MAX_SECONDS)
+            try:
+                for group in self.groups_joined:
+                    await self.channel_layer.group_add(group, self.channel_name)
+            except (RedisError, OSError):
+                continue
+            return {"type": "channel.rejoined"}
+
+    async def channel_rejoined(self, event: dict[str, Any]) -> None:
+        await self._reload()
 
     async def session_ended(self, event: dict[str, Any]) -> None:
         """Logout, password change, revocation or admin force-logout, from any web process."""

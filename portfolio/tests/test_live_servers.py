@@ -56,6 +56,7 @@ for name in ("slow", "fast"):
     store[HASH_SESSION_KEY] = user.get_session_auth_hash()
     store.create()
     tokens[name] = store.session_key
+    tokens[name + "_id"] = user.pk
 print(json.dumps(tokens))
 """
 

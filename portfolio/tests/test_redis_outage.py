@@ -83,3 +83,53 @@ async def test_sockets_dropped_during_a_redis_outage_leave_nothing_running(own_r
         print(f"\nSIGTERM to exit: {time.monotonic() - started:.2f} s; tasks idle {idle_tasks}, after {after}")
     finally:
         web.stop()
+
+
+async def test_sockets_open_through_a_restart_of_the_channel_layers_redis_rejoin_and_resync(own_redis):
+    """The bus Redis (prices, channel layer) restarts under open sockets: they stay open, join their
+    groups again once it answers, get a fresh snapshot (a fill meanwhile was not heard), then prices
+    and channel-layer events reach them again."""
+    from channels_redis.core import RedisChannelLayer
+
+    from portfolio.tests.test_live_servers import publish_prices
+
+    redis, env, tokens = own_redis
+    assert redis.proc is not None
+    port = free_port()
+    web = Process(procfile_command("ws"), env={**env, "WS_PORT": str(port), "WS_WORKERS": "1"})
+    try:
+        wait_for_port(port, 30, web.proc)
+        url, headers = f"ws://127.0.0.1:{port}/ws/v1/portfolio", {"Authorization": f"Bearer {tokens['fast']}"}
+        sockets = [await connect(url, additional_headers=headers, ping_interval=None) for _ in range(3)]
+        for ws in sockets:
+            assert json.loads(await ws.recv())["type"] == "snapshot"
+
+        redis.proc.kill()
+        redis.proc.wait()
+        await asyncio.sleep(2)
+        redis.start()  # back on the same port, empty: the groups are gone with it
+        back = time.monotonic()
+
+        async def next_of(ws, kind: str, within: float) -> dict:
+            async with asyncio.timeout(within):
+                while True:
+                    frame = json.loads(await ws.recv())
+                    if frame["type"] == kind:
+                        return frame
+
+        for ws in sockets:  # still open; resynced within 5 s of Redis answering
+            await next_of(ws, "snapshot", 6)
+        resynced = time.monotonic() - back
+        await publish_prices(redis.url, 7)
+        for ws in sockets:
+            assert (await next_of(ws, "pnl", 5))["positions"]
+        layer = RedisChannelLayer(hosts=[redis.url])
+        await layer.group_send(f"user.{tokens['fast_id']}", {"type": "portfolio.changed"})
+        for ws in sockets:  # the user's group was joined again
+            await next_of(ws, "snapshot", 5)
+        print(f"\nsockets resynced {resynced:.2f} s after Redis was back")
+        assert "Traceback" not in web.output, web.output[-3000:]
+        for ws in sockets:
+            await ws.close()
+    finally:
+        web.stop()
