@@ -52,8 +52,8 @@ CLOSE_TRY_AGAIN_LATER = 1013
 SYMBOL = re.compile(r"[A-Z0-9]{2,20}")
 PUSH_EXTENSION = "tradingsite.push"  # the direct send path of tradingsite/wsserver.py
 CLEANUP_SECONDS = 1.0
-REJOIN_FIRST_SECONDS = 0.5  # then doubling, jittered, to REJOIN_MAX_SECONDS
-REJOIN_MAX_SECONDS = 2.0
+REJOIN_FIRST_SECONDS = 0.25  # then doubling, jittered, to REJOIN_MAX_SECONDS
+REJOIN_MAX_SECONDS = 1.0  # a socket asks at most once a second; back within ~1.5 s of Redis
 
 
 def user_group(user_id: int) -> str:
