@@ -167,7 +167,7 @@ class RedisPriceBus(PriceBus):
                     pubsub.close()
                     client.close()
             if not halt.wait(delay):
-                delay = min(delay * 2, 5.0)
+                delay = min(delay * 2, 1.0)  # back within a second of Redis: prices are live data
 
 
 class MemoryPriceBus(PriceBus):

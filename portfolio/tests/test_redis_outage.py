@@ -120,9 +120,16 @@ async def test_sockets_open_through_a_restart_of_the_channel_layers_redis_rejoin
         for ws in sockets:  # still open; resynced within 5 s of Redis answering
             await next_of(ws, "snapshot", 6)
         resynced = time.monotonic() - back
-        await publish_prices(redis.url, 7)
+
+        async def feeder() -> None:  # prices every 100 ms, as the feeder publishes them
+            for step in range(100):
+                await publish_prices(redis.url, 7 + step)
+                await asyncio.sleep(0.1)
+
+        publishing = asyncio.create_task(feeder())
         for ws in sockets:
             assert (await next_of(ws, "pnl", 5))["positions"]
+        publishing.cancel()
         layer = RedisChannelLayer(hosts=[redis.url])
         await layer.group_send(f"user.{tokens['fast_id']}", {"type": "portfolio.changed"})
         for ws in sockets:  # the user's group was joined again
