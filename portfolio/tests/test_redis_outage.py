@@ -40,13 +40,19 @@ def own_redis(production_env):
     redis.stop()
 
 
+def ws_process(env: dict[str, str]) -> tuple[Process, int]:
+    """The Procfile's `ws` pool, one process, listening."""
+    port = free_port()
+    web = Process(procfile_command("ws"), env={**env, "WS_PORT": str(port), "WS_WORKERS": "1"})
+    wait_for_port(port, 30, web.proc)
+    return web, port
+
+
 async def test_sockets_dropped_during_a_redis_outage_leave_nothing_running(own_redis):
     redis, env, tokens = own_redis
     assert redis.proc is not None
-    port = free_port()
-    web = Process(procfile_command("ws"), env={**env, "WS_PORT": str(port), "WS_WORKERS": "1"})
+    web, port = ws_process(env)
     try:
-        wait_for_port(port, 30, web.proc)
         deadline = time.monotonic() + 10
         while not (idle_tasks := metrics(port)["tradingsite_asyncio_tasks"]):  # sampled once a second
             assert time.monotonic() < deadline
@@ -95,10 +101,8 @@ async def test_sockets_open_through_a_restart_of_the_channel_layers_redis_rejoin
 
     redis, env, tokens = own_redis
     assert redis.proc is not None
-    port = free_port()
-    web = Process(procfile_command("ws"), env={**env, "WS_PORT": str(port), "WS_WORKERS": "1"})
+    web, port = ws_process(env)
     try:
-        wait_for_port(port, 30, web.proc)
         url, headers = f"ws://127.0.0.1:{port}/ws/v1/portfolio", {"Authorization": f"Bearer {tokens['fast']}"}
         sockets = [await connect(url, additional_headers=headers, ping_interval=None) for _ in range(3)]
         for ws in sockets:

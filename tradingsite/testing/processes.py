@@ -126,3 +126,17 @@ def production_env(*, database_url: str, redis_url: str, var_dir: str, **extra: 
         PYTHONUNBUFFERED="1",
         **{"PRICE_SOURCE": "simulated", **extra},  # Binance is unreachable from tests and benches
     )
+
+
+def prepare_database(env: dict[str, str], seed: str) -> str:
+    """`migrate`, then `seed` (Python for `manage.py shell -c`) against the database of `env`; returns
+    what the seed printed."""
+    out = ""
+    for args in (["migrate", "--noinput", "-v", "0"], ["shell", "-c", seed]):
+        done = subprocess.run(
+            [sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, check=False
+        )
+        if done.returncode != 0:
+            raise AssertionError(f"manage.py {args[0]} failed:\n{done.stderr[-3000:]}")
+        out = done.stdout
+    return out

@@ -8,8 +8,6 @@ matching the schema (status codes documented, bodies and content types as declar
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import tempfile
 from collections.abc import Iterator
 from typing import Any
@@ -21,7 +19,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode, checks
 
-from tradingsite.testing.processes import ONE_POOL, ROOT, Process, drop_database, fresh_database, production_env
+from tradingsite.testing.processes import (
+    ONE_POOL,
+    Process,
+    drop_database,
+    fresh_database,
+    prepare_database,
+    production_env,
+)
 from tradingsite.testing.servers import free_port, wait_for_port
 
 pytestmark = pytest.mark.integration
@@ -62,9 +67,7 @@ def server(services_started: bool) -> Iterator[Server]:
         "symbol_sync_from_snapshot(); U = get_user_model();"
         f"[U.objects.create_user(username=n, password={PASSWORD!r}) for n in ('fuzzer', 'leaver')]"
     )
-    for args in (["migrate", "--noinput", "-v", "0"], ["shell", "-c", seed]):
-        done = subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True)
-        assert done.returncode == 0, done.stderr
+    prepare_database(env, seed)
     web = Process(ONE_POOL, env=env)
     try:
         wait_for_port(port, 60, web.proc)

@@ -13,8 +13,6 @@ import asyncio
 import json
 import os
 import socket
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -28,7 +26,14 @@ from hypothesis import strategies as st
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from tradingsite.testing.processes import ONE_POOL, ROOT, Process, drop_database, fresh_database, production_env
+from tradingsite.testing.processes import (
+    ONE_POOL,
+    Process,
+    drop_database,
+    fresh_database,
+    prepare_database,
+    production_env,
+)
 from tradingsite.testing.servers import free_port, wait_for_port
 
 pytestmark = pytest.mark.integration
@@ -99,9 +104,7 @@ def server(services_started: bool) -> Iterator[Site]:
         WEB_MAX_CONNECTIONS_PER_ADDRESS=str(PER_ADDRESS),
         LOG_LEVEL="WARNING",
     )
-    for args in (["migrate", "--noinput", "-v", "0"], ["shell", "-c", SEED]):
-        done = subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True)
-        assert done.returncode == 0, done.stderr
+    prepare_database(env, SEED)
     web = Process(ONE_POOL, env=env)
     try:
         wait_for_port(port, 60, web.proc)
