@@ -160,6 +160,11 @@ class GuardedHttpProtocol(HttpToolsProtocol):
             self._arm(BODY_TIMEOUT, part)  # we stopped reading, not the client: its clock waits
             return
         cycle: Any = self.cycle
+        if part == "headers" and cycle is not None and not cycle.response_complete:
+            # A pipelined request's headers while the previous answer still streams: that answer
+            # is not cut; the clock is looked at again once it is done.
+            self._arm(HEADER_TIMEOUT, part)
+            return
         if part == "headers" or cycle is None or not cycle.response_started:
             seconds = HEADER_TIMEOUT if part == "headers" else BODY_TIMEOUT
             message = f"the request's {part} did not arrive in time ({seconds:g} s)"
