@@ -48,18 +48,15 @@ class AddressCount:
     def __init__(self) -> None:
         self.open: Counter[str] = Counter()
         self.refused = 0
-        self._last_log = 0.0
 
     def admit(self, address: str | None, *, force: bool = False) -> bool:
         if address is None:
             return True
         if not force and MAX_PER_ADDRESS and self.open[address] >= MAX_PER_ADDRESS:
             self.refused += 1
-            now = time.monotonic()
-            if now - self._last_log >= 10:  # one line per 10 s under a flood, not one per connection
-                self._last_log = now
-                logger.warning("refusing connections from %s: %d open (cap %d); %d refused so far",
-                               address, self.open[address], MAX_PER_ADDRESS, self.refused)  # fmt: skip
+            # under a flood, folded to a line per 30 s by the logging config (lib/logs.RepeatFilter)
+            logger.warning("refusing connections from %s: %d open (cap %d); %d refused so far",
+                           address, self.open[address], MAX_PER_ADDRESS, self.refused)  # fmt: skip
             return False
         self.open[address] += 1
         return True
