@@ -111,9 +111,23 @@ static int write_scaled(char *out, i128 value, int places) {
     return len;
 }
 
-/* The mask's bits as little-endian bytes, enough for ids up to max_id. */
+/* The mask's bits as little-endian bytes, enough for ids up to max_id (and all of a non-negative
+ * mask's bits: converted whole, without the Python integers a truncation would allocate). */
 static unsigned char *mask_bytes(PyObject *mask, int32_t max_id, Py_ssize_t *size) {
     *size = max_id / 8 + 1;
+    if (_PyLong_Sign(mask) >= 0) {
+        size_t nbits = _PyLong_NumBits(mask);
+        if (nbits == (size_t)-1 && PyErr_Occurred()) return NULL;
+        Py_ssize_t whole = (Py_ssize_t)(nbits / 8 + 1);
+        Py_ssize_t alloc = whole > *size ? whole : *size;
+        unsigned char *bits = PyMem_Calloc(alloc + 1, 1);
+        if (!bits) { PyErr_NoMemory(); return NULL; }
+        if (_PyLong_AsByteArray((PyLongObject *)mask, bits, alloc, 1, 0) < 0) {
+            PyMem_Free(bits);
+            return NULL;
+        }
+        return bits;
+    }
     unsigned char *bits = PyMem_Calloc(*size + 1, 1);
     if (!bits) { PyErr_NoMemory(); return NULL; }
     PyObject *low = NULL;
