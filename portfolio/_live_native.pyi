@@ -9,7 +9,14 @@ class Book:
         self, mask: int, quotes: Sequence[tuple[int, int, str, int] | None], /
     ) -> tuple[str, int, int, int, int, int]: ...
     def frame(
-        self, mask: int, quotes: Sequence[tuple[int, int, str, int] | None], seq: int, ts: int, since_ts: int, /
+        self,
+        mask: int,
+        quotes: Sequence[tuple[int, int, str, int] | None],
+        seq: int,
+        ts: int,
+        since_ts: int,
+        websocket: bool = ...,
+        /,
     ) -> bytes | None: ...
     def totals_json(self) -> str: ...
     def state(self) -> list[tuple[int, str, int, int, int, int, int | None, int]]: ...

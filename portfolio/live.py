@@ -38,6 +38,7 @@ from portfolio.domain import Holding
 from portfolio.domain.fixed import PERCENT_PLACES, div_half_even, percent_scaled
 from pricefeed.domain import Quote, now_ms
 from tradingsite.lib.numbers import scaled_str
+from tradingsite.lib.wsframes import text_frame_header
 
 logger = logging.getLogger(__name__)
 
@@ -113,14 +114,17 @@ class PyBook:
             parts.append(f'["{symbol}","{text}","{_text(u, -exp)}","{scaled_str(percent, PERCENT_PLACES)}"]')
         return ",".join(parts), newest
 
-    def frame(self, mask: int, quotes: Quotes, seq: int, ts: int, since_ts: int) -> bytes | None:
+    def frame(
+        self, mask: int, quotes: Quotes, seq: int, ts: int, since_ts: int, websocket: bool = False
+    ) -> bytes | None:
         positions, newest = self.marks(mask, quotes)
         if not positions:
             return None
-        return (
+        payload = (
             f'{{"type":"pnl","seq":{seq},"ts":{ts},"price_ts":{newest},"since_ts":{since_ts},'
             f'"positions":[{positions}],"totals":{self.totals_json()}}}'
         ).encode()
+        return text_frame_header(len(payload)) + payload if websocket else payload
 
     def totals_json(self) -> str:
         percent = percent_scaled(self.unrealized, self.invested) if self.invested else 0
@@ -178,15 +182,18 @@ class LiveBook:
             self._to_python()
             return self.book.marks(mask, quotes)  # type: ignore[no-any-return]
 
-    def frame(self, mask: int, quotes: Quotes, seq: int, ts: int, since_ts: int) -> bytes | None:
+    def frame(
+        self, mask: int, quotes: Quotes, seq: int, ts: int, since_ts: int, websocket: bool = False
+    ) -> bytes | None:
         """A whole `pnl` frame for the held positions among `mask` (marked as `marks` does), or None
-        when none of them is priced. In C where the book is: one buffer, no intermediate text."""
+        when none of them is priced. In C where the book is: one buffer, no intermediate text. With
+        `websocket`, as one WebSocket text frame, header first (for `Outlet.write_frame`)."""
         mask &= self.mask
         try:
-            return self.book.frame(mask, quotes, seq, ts, since_ts)  # type: ignore[no-any-return]
+            return self.book.frame(mask, quotes, seq, ts, since_ts, websocket)  # type: ignore[no-any-return]
         except Wide:  # marking again at the same quotes changes nothing already committed
             self._to_python()
-            return self.book.frame(mask, quotes, seq, ts, since_ts)  # type: ignore[no-any-return]
+            return self.book.frame(mask, quotes, seq, ts, since_ts, websocket)  # type: ignore[no-any-return]
 
     def totals_json(self) -> str:
         try:
@@ -201,7 +208,9 @@ class LiveBook:
 
 
 class Outlet(Protocol):
-    """Where a socket's frames go, in order."""
+    """Where a socket's frames go, in order. An outlet that also has `write_frame(frame)` takes the
+    pnl frames built whole, WebSocket header included (tradingsite/wsserver.py: one buffer from the
+    C book to the transport)."""
 
     def writable(self) -> bool:
         """True when the connection is draining: a new pnl frame may go now."""
@@ -255,6 +264,7 @@ class LiveSocket:
         "connection_id",
         "dirty",
         "due_batch",
+        "framed",
         "heartbeat_due",
         "interval",
         "next_due",
@@ -284,6 +294,7 @@ class LiveSocket:
         batch_interval: float = 0.1,
     ):
         self.outlet = outlet
+        self.framed: Callable[[bytes], None] | None = getattr(outlet, "write_frame", None)
         self.book = book
         self.watched: dict[int, str] = {}  # symbol id -> symbol, for `prices` frames
         self.watched_mask = 0
@@ -336,10 +347,14 @@ class LiveSocket:
             # a pass that merged two batches would put every socket it served in one phase: the
             # sockets of a process gathered, within a minute, into one pass of twice the frames.)
             self.due_batch = due + every * max(1, -(-(batch + 1 - due) // every))
-        frame = self.book.frame(moved, quotes, self.seq + 1, now_ms(), self.oldest_ts)
+        framed = self.framed
+        frame = self.book.frame(moved, quotes, self.seq + 1, now_ms(), self.oldest_ts, framed is not None)
         if frame is not None:
             self.seq += 1
-            self.outlet.write(frame)
+            if framed is not None:
+                framed(frame)
+            else:
+                self.outlet.write(frame)
         if moved & self.watched_mask:
             watched = sorted((s, quotes[i]) for i, s in self.watched.items() if moved >> i & 1)
             self.send_prices([(s, q) for s, q in watched if q is not None])

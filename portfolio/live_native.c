@@ -17,8 +17,9 @@
  *             quote or a result does not fit: the caller moves the book to Python (Book.state())
  *             and marks it there.
  * Book.totals_json() -> the pnl frame's totals object, as REST's GET /portfolio writes it.
- * Book.frame(mask, quotes, seq, ts, since_ts) -> a whole pnl frame (bytes): marks, then the head
- *             and the totals around them in the same buffer; None when nothing of the mask is priced.
+ * Book.frame(mask, quotes, seq, ts, since_ts, websocket=False) -> a whole pnl frame (bytes): marks,
+ *             then the head and the totals around them in the same buffer; None when nothing of the
+ *             mask is priced. With `websocket`, as one WebSocket text frame (its header first).
  * min_ts(mask, quotes) -> the smallest event_ts among the quotes of the mask's ids.
  */
 #define PY_SSIZE_T_CLEAN
@@ -379,17 +380,22 @@ static PyObject *Book_totals_json(Book *self, PyObject *unused) {
 }
 
 #define HEAD_MAX 160
+#define WS_HEADER_MAX 10
 
 /* A whole pnl frame as bytes, or None when none of the mask's positions is priced: the marks, the
- * head (seq, ts, the newest price_ts, since_ts) and the totals written into one buffer. */
+ * head (seq, ts, the newest price_ts, since_ts) and the totals written into one buffer; with
+ * `websocket` true, after the header of one unmasked WebSocket text frame (RFC 6455, server side),
+ * ready for the socket as it is. */
 static PyObject *Book_frame(Book *self, PyObject *args) {
     PyObject *mask, *quotes;
     long long seq, ts, since;
-    if (!PyArg_ParseTuple(args, "O!O!LLL", &PyLong_Type, &mask, &PyList_Type, &quotes, &seq, &ts, &since))
+    int websocket = 0;
+    if (!PyArg_ParseTuple(args, "O!O!LLL|p", &PyLong_Type, &mask, &PyList_Type, &quotes, &seq, &ts, &since,
+                          &websocket))
         return NULL;
     char *buffer;
     long long newest;
-    Py_ssize_t len = mark_into(self, mask, quotes, HEAD_MAX, TOTALS_MAX + 16, &buffer, &newest);
+    Py_ssize_t len = mark_into(self, mask, quotes, WS_HEADER_MAX + HEAD_MAX, TOTALS_MAX + 16, &buffer, &newest);
     if (len < 0) return NULL;
     if (len == 0) {
         PyMem_Free(buffer);
@@ -399,9 +405,9 @@ static PyObject *Book_frame(Book *self, PyObject *args) {
     int head_len = snprintf(head, sizeof head,
                             "{\"type\":\"pnl\",\"seq\":%lld,\"ts\":%lld,\"price_ts\":%lld,\"since_ts\":%lld,\"positions\":[",
                             seq, ts, newest, since);
-    char *start = buffer + HEAD_MAX - head_len;
+    char *start = buffer + WS_HEADER_MAX + HEAD_MAX - head_len;
     memcpy(start, head, head_len);
-    char *end = buffer + HEAD_MAX + len;
+    char *end = buffer + WS_HEADER_MAX + HEAD_MAX + len;
     memcpy(end, "],\"totals\":", 11);
     end += 11;
     int totals_len = write_totals(self, end);
@@ -411,6 +417,23 @@ static PyObject *Book_frame(Book *self, PyObject *args) {
     }
     end += totals_len;
     *end++ = '}';
+    if (websocket) { /* FIN + text, then the payload length as RFC 6455 encodes it */
+        unsigned long long length = (unsigned long long)(end - start);
+        if (length < 126) {
+            start -= 2;
+            start[1] = (char)length;
+        } else if (length < 65536) {
+            start -= 4;
+            start[1] = 126;
+            start[2] = (char)(length >> 8);
+            start[3] = (char)(length & 0xff);
+        } else {
+            start -= 10;
+            start[1] = 127;
+            for (int b = 0; b < 8; b++) start[2 + b] = (char)((length >> (8 * (7 - b))) & 0xff);
+        }
+        start[0] = (char)0x81;
+    }
     PyObject *frame = PyBytes_FromStringAndSize(start, end - start);
     PyMem_Free(buffer);
     return frame;

@@ -5,34 +5,26 @@ the protocol's state machine and a copy of the payload. For the live push — th
 per-socket frames per second, built in one synchronous fan-out pass — that is most of the cost.
 This protocol adds an ASGI extension, `scope["extensions"]["tradingsite.push"]`: an object whose
 `write(payload)` frames pre-encoded UTF-8 JSON as one unmasked text frame and hands it to the
-transport, and whose `writable()` says whether the connection is draining. Everything else (the
+transport, whose `write_frame(frame)` hands over a frame built whole (header included: the live
+push's C book writes it so), and whose `writable()` says whether the connection is draining. Everything else (the
 handshake, client messages, close, pings) is uvicorn's own. Consumers fall back to ASGI `send` where
 the extension is absent (daphne, test communicators).
 """
 
 from __future__ import annotations
 
-import struct
 from typing import Any
 
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.http11 import Request
 
 from tradingsite.httpserver import addresses
+from tradingsite.lib.wsframes import text_frame_header
 
 # A socket with more than this waiting in user space is not draining: its next pnl frame waits
 # (conflated) until the kernel takes what is queued. The kernel's own buffer is kept small too
 # (tradingsite/serve.py, WEB_SEND_BUFFER_BYTES).
 SEND_SLACK_BYTES = 16 * 1024
-
-
-def frame_header(length: int) -> bytes:
-    """FIN + text opcode, then the payload length as RFC 6455 encodes it (no mask: server side)."""
-    if length < 126:
-        return bytes((0x81, length))
-    if length < 65536:
-        return struct.pack("!BBH", 0x81, 126, length)
-    return struct.pack("!BBQ", 0x81, 127, length)
 
 
 class PushOutlet:
@@ -48,10 +40,14 @@ class PushOutlet:
         return bool(protocol.transport.get_write_buffer_size() <= SEND_SLACK_BYTES)
 
     def write(self, payload: bytes) -> None:
+        self.write_frame(text_frame_header(len(payload)) + payload)
+
+    def write_frame(self, frame: bytes) -> None:
+        """A whole text frame, header included (the live push's pnl frames come built so)."""
         protocol = self.protocol
         if protocol.close_sent or protocol.disconnected or protocol.transport.is_closing():
             return
-        protocol.transport.write(frame_header(len(payload)) + payload)
+        protocol.transport.write(frame)
 
 
 class PushWebSocketProtocol(WebSocketsSansIOProtocol):

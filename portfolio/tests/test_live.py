@@ -127,6 +127,35 @@ def test_pnl_entries_and_totals_equal_the_rest_api_at_the_same_prices(loop, held
             assert newest == (step if moved else 0)
 
 
+@pytest.mark.parametrize("loop", ["c", "python"])
+@pytest.mark.parametrize("count", [1, 40, 1500])  # a length in 16 bits, and in 64 (> 65,535 bytes)
+def test_a_frame_built_for_the_socket_is_one_websocket_text_frame_of_the_same_payload(loop, count):
+    """The push hands the C book's buffer to the transport as it is: the header must be RFC 6455's
+    (read back by the websockets library's own parser) and the payload the unframed frame's."""
+    from websockets.frames import Frame, Opcode
+    from websockets.streams import StreamReader
+
+    with patch.object(live, "NativeBook", live.NativeBook if loop == "c" else None):
+        held = [Holding(n, f"S{n}USDT", D("1.5"), D("150.25"), D(0), T0, D("100")) for n in range(count)]
+        marks = {h.symbol: D("101.125") for h in held}
+        ids, twin = Ids(), Ids()
+        framed_book, plain_book = LiveBook(held, ids, ids.quotes({}, 1)), LiveBook(held, twin, twin.quotes({}, 1))
+        framed = framed_book.frame(ids.mask(marks), ids.quotes(marks, 2), 1, 5, 2, True)
+        plain = plain_book.frame(twin.mask(marks), twin.quotes(marks, 2), 1, 5, 2)
+    assert framed is not None
+    assert plain is not None
+    reader = StreamReader()
+    reader.feed_data(framed)
+    reader.feed_eof()
+    parser = Frame.parse(reader.read_exact, mask=False)
+    try:
+        next(parser)
+    except StopIteration as done:
+        frame = done.value
+    assert (frame.opcode, frame.fin, frame.data) == (Opcode.TEXT, True, plain)
+    assert len(json.loads(plain)["positions"]) == count
+
+
 def test_the_c_book_is_built_here():
     """make builds it (python -m portfolio.native); the measured figures are the C book's."""
     assert live.NativeBook is not None
