@@ -93,6 +93,12 @@ class PriceHub:
         self.quotes.clear()
         self._tracked.clear()
         self._pending.clear()
+        self._incoming = {}
+        self._fan_out_scheduled = False
+        self._pump_timer = None
+        # What the feed said to another loop is not known on this one (a test's earlier hub had left
+        # its state behind, and a socket of the next one heard a "stale" it had no part in).
+        self.status, self.priced_ts, self._feed_state = None, None, None
         self._tasks = [
             loop.create_task(self._listen(), name="price-hub"),
             loop.create_task(self._clock(), name="price-hub-clock"),
