@@ -33,6 +33,7 @@ def test_the_live_bench_runs(services_started, proxy):
         clients=1,
         rest_rate=2,
         client_nice=10,
+        push_interval_ms=200,
         no_ceiling=proxy == "nginx",
         proxy=proxy,
     )
