@@ -63,7 +63,10 @@ class PriceHub:
         self.status: FeedStatus | None = None
         self.priced_ts: int | None = None  # when the last batch that carried prices was flushed
         self._tracked: dict[PriceListener, int] = {}  # listener -> mask of symbol ids
-        self._pending: set[PriceListener] = set()
+        # Listeners with a change to send, in the order they got it: each pass serves its due sockets in
+        # the same order every time (tracking order), so a socket's place in a ~30 ms pass does not move
+        # from one frame to the next and stretch the gap between its frames (a set's order did).
+        self._pending: dict[PriceListener, None] = {}
         self._incoming: dict[str, Tick] = {}  # ticks received, not yet fanned out (latest wins)
         self._fan_out_scheduled = False
         self._pump_timer: asyncio.TimerHandle | None = None
@@ -203,7 +206,7 @@ class PriceHub:
 
     def forget(self, listener: PriceListener) -> None:
         self._tracked.pop(listener, None)
-        self._pending.discard(listener)
+        self._pending.pop(listener, None)
 
     @property
     def listeners(self) -> int:
@@ -266,7 +269,7 @@ class PriceHub:
             hit = moved & mask  # one integer AND per socket
             if hit:
                 listener.prices_changed(hit, quotes)
-                pending.add(listener)
+                pending[listener] = None
                 hits += 1
         self.conflated += hits - (len(pending) - waiting)  # hit while still waiting: merged into its next frame
         if self.pump(at_batch=True):
@@ -296,7 +299,9 @@ class PriceHub:
             elif listener.next_due < soonest:
                 soonest = listener.next_due
         self.flushes += len(served)
-        self._pending.difference_update(served)
+        pending = self._pending
+        for listener in served:
+            del pending[listener]
         if self._pending:  # one timer: at the next time-due socket, or polling those not draining
             wake = soonest + GRACE_SECONDS
             self._pump_timer = loop.call_at(wake if wake > now else now + PUMP_SECONDS, self.pump)
