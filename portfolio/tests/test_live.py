@@ -274,3 +274,36 @@ async def test_sockets_keep_their_turn_when_two_batches_come_in_one_pass():
         assert served == 4 + (n - 4), "one socket per batch, in turn"
     assert [f["price_ts"] for f in first.frames[2:]] == [5, 7, 9]
     assert [f["price_ts"] for f in second.frames[2:]] == [6, 8, 10]
+
+
+async def test_every_pass_serves_its_sockets_in_the_same_order():
+    """A pass writes ~1,250 frames in ~30 ms at the design load: a socket served first in one pass and
+    last in the next would see its gap stretched by the whole pass. The hub serves them in the order
+    they were tracked, every pass, whatever order they left and rejoined the waiting list in."""
+    hub = PriceHub()
+    order: list[int] = []
+
+    class Recording(Wire):
+        def __init__(self, n: int) -> None:
+            super().__init__()
+            self.n = n
+
+        def write(self, payload: bytes) -> None:
+            order.append(self.n)
+
+    symbols = ["AUSDT", "BUSDT", "CUSDT"]
+    sockets = []
+    for n in range(60):
+        held = [holding(1, symbols[n % 3], "1", "10"), holding(2, symbols[(n + 1) % 3], "1", "10")]
+        socket = live_socket(Recording(n), held, hub)
+        hub.track(socket, socket.mask)
+        sockets.append(socket)
+    passes = []
+    for step in range(1, 30):
+        moved = {symbols[step % 3]: f"1{step}", symbols[(step * 7) % 3]: f"2{step}"}  # a different subset each time
+        order.clear()
+        hub.apply(batch(step, **moved))
+        passes.append(list(order))
+    for served in passes:
+        assert served == sorted(served), "tracking order in every pass"
+    assert all(passes)
