@@ -577,6 +577,9 @@ def main() -> None:
     args = parser.parse_args()
     report = run(args)
     write(report)
+    opened = report["ours"]["opened"]
+    if opened < args.users:  # a run whose sockets did not all open measured something else: say so
+        raise SystemExit(f"bench.live: only {opened} of {args.users} sockets opened; see the clients' errors above")
 
 
 def start_nginx(folder: Path, port: int, *, http: list[int], ws: list[int], workers: int) -> Process:
