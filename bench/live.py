@@ -1,6 +1,6 @@
 """Live PnL at the design load: thousands of authenticated sockets receiving their PnL as prices move.
 
-    .venv/bin/python -m bench.live [--users 5000] [--positions 50] [--symbols 500] [--rate 2500]
+    .venv/bin/python -m bench.live [--users 5000] [--positions 50] [--symbols 500] [--rate 2500] [--flush-interval-ms 100]
                                    [--seconds 300] [--server uvicorn|daphne] [--web 1] [--clients 2]
                                    [--rest-rate 0] [--client-nice 10] [--no-ceiling] [--proxy none|nginx]
 
@@ -567,6 +567,12 @@ def main() -> None:
         default=200,
         help="WS_PUSH_INTERVAL_MS: a socket's frames at most this often (100: one per feed batch, the push's capacity)",
     )
+    parser.add_argument(
+        "--flush-interval-ms",
+        type=int,
+        default=100,
+        help="PRICE_FLUSH_INTERVAL_MS: the feeder's batches this often",
+    )
     parser.add_argument("--no-ceiling", action="store_true")
     parser.add_argument(
         "--proxy",
@@ -614,6 +620,7 @@ def run(args: argparse.Namespace, ceiling_seconds: float = 30) -> dict[str, Any]
             WS_MAX_CONNECTIONS_PER_USER="5",
             SIMULATED_RATE=str(args.rate),
             WS_PUSH_INTERVAL_MS=str(args.push_interval_ms),
+            PRICE_FLUSH_INTERVAL_MS=str(args.flush_interval_ms),
             DATABASE_POOL_MAX_SIZE="20",
             TRUSTED_PROXY_COUNT="1" if args.proxy == "nginx" else "0",
             WEB_MAX_CONNECTIONS_PER_ADDRESS="0",  # every bench client is on this machine's loopback

@@ -164,6 +164,7 @@ class PortfolioConsumer(AsyncWebsocketConsumer):
             heartbeat=settings.WS_HEARTBEAT_SECONDS,
             on_session_ended=self._session_over,
             batch_interval=settings.PRICE_FLUSH_INTERVAL_MS / 1000,
+            phases=hub.phases,
         )
         self.budget = MessageBudget(settings.WS_CLIENT_MESSAGES_PER_SECOND)
         self._send_snapshot(holdings)
@@ -274,7 +275,7 @@ class PortfolioConsumer(AsyncWebsocketConsumer):
         if isinstance(max_hz, bool) or not isinstance(max_hz, int | float) or not 0 < max_hz <= settings.WS_MAX_HZ:
             self._error("max_hz_invalid", f"max_hz must be a number above 0, at most {settings.WS_MAX_HZ}")
             return
-        self.live.interval = max(settings.WS_PUSH_INTERVAL_MS / 1000, 1 / max_hz)
+        self.live.throttle(max(settings.WS_PUSH_INTERVAL_MS / 1000, 1 / max_hz))
 
     # --- channel layer events ---------------------------------------------------------------------
 

@@ -37,6 +37,7 @@ import orjson
 from portfolio.domain import Holding
 from portfolio.domain.fixed import PERCENT_PLACES, div_half_even, percent_scaled
 from pricefeed.domain import Quote, now_ms
+from pricefeed.phases import Phases
 from tradingsite.lib.numbers import scaled_str
 from tradingsite.lib.wsframes import text_frame_header
 
@@ -264,6 +265,7 @@ class LiveSocket:
         "connection_id",
         "dirty",
         "due_batch",
+        "every",
         "framed",
         "heartbeat_due",
         "interval",
@@ -271,6 +273,7 @@ class LiveSocket:
         "oldest_ts",
         "on_session_ended",
         "outlet",
+        "phases",
         "seq",
         "session_deadline",
         "session_key",
@@ -292,6 +295,7 @@ class LiveSocket:
         heartbeat: float,
         on_session_ended: Callable[[], None],
         batch_interval: float = 0.1,
+        phases: Phases | None = None,
     ):
         self.outlet = outlet
         self.framed: Callable[[bytes], None] | None = getattr(outlet, "write_frame", None)
@@ -303,6 +307,8 @@ class LiveSocket:
         self.seq = 0
         self.interval = interval
         self.batch_interval = batch_interval  # the feed's (PRICE_FLUSH_INTERVAL_MS)
+        self.every = max(1, round(interval / batch_interval))  # a frame every `every` batches
+        self.phases = Phases() if phases is None else phases  # the process's (the hub's): turns kept even
         self.next_due = 0.0
         self.due_batch = -1  # the batch its next frame waits for; -1: its first frame, at the next one
         # A random phase: sockets that connected together must not all beat in the same tick.
@@ -318,6 +324,16 @@ class LiveSocket:
     def mask(self) -> int:
         """What the price hub tracks this socket under: held and watched symbols."""
         return self.book.mask | self.watched_mask
+
+    def throttle(self, interval: float) -> None:
+        """At most one frame every `interval` seconds from now on; counted in batches, its turn among
+        them chosen again at its next frame."""
+        self.interval = interval
+        every = max(1, round(interval / self.batch_interval))
+        if every != self.every:
+            self.every = every
+            self.phases.release(self)
+            self.due_batch = -1
 
     def watch(self, watched: dict[int, str]) -> None:
         self.watched = watched
@@ -340,13 +356,13 @@ class LiveSocket:
         where batches do not come."""
         moved, self.dirty = self.dirty, 0
         self.next_due = now + self.interval
-        every, due = max(1, round(self.interval / self.batch_interval)), self.due_batch
-        if due < 0:  # the first frame: its batch sets this socket's phase among the process's sockets
-            self.due_batch = batch + every
-        else:  # the phase kept: the first of its batches after this one. (Counted from this batch,
-            # a pass that merged two batches would put every socket it served in one phase: the
+        every, due = self.every, self.due_batch
+        if due < 0:  # the first frame: the process's least taken turn among the batches is its own
+            self.due_batch = self.phases.first(self, batch, every)
+        else:  # its turn kept: the first of its batches after this one. (Counted from this batch,
+            # a pass that merged two batches would put every socket it served in one turn: the
             # sockets of a process gathered, within a minute, into one pass of twice the frames.)
-            self.due_batch = due + every * max(1, -(-(batch + 1 - due) // every))
+            self.due_batch = self.phases.next(self, due + every * max(1, -(-(batch + 1 - due) // every)))
         framed = self.framed
         frame = self.book.frame(moved, quotes, self.seq + 1, now_ms(), self.oldest_ts, framed is not None)
         if frame is not None:

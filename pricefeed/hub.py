@@ -25,6 +25,7 @@ from django.conf import settings
 
 from pricefeed.bus import get_bus
 from pricefeed.domain import Batch, FeedStatus, Quote, Tick, now_ms
+from pricefeed.phases import Phases
 from tradingsite import metrics
 
 logger = logging.getLogger(__name__)
@@ -67,6 +68,7 @@ class PriceHub:
         # the same order every time (tracking order), so a socket's place in a ~30 ms pass does not move
         # from one frame to the next and stretch the gap between its frames (a set's order did).
         self._pending: dict[PriceListener, None] = {}
+        self.phases = Phases()  # the listeners' turns among the batches
         self._incoming: dict[str, Tick] = {}  # ticks received, not yet fanned out (latest wins)
         self._fan_out_scheduled = False
         self._pump_timer: asyncio.TimerHandle | None = None
@@ -96,6 +98,7 @@ class PriceHub:
         self.quotes.clear()
         self._tracked.clear()
         self._pending.clear()
+        self.phases.clear()
         self._incoming = {}
         self._fan_out_scheduled = False
         self._pump_timer = None
@@ -207,6 +210,7 @@ class PriceHub:
     def forget(self, listener: PriceListener) -> None:
         self._tracked.pop(listener, None)
         self._pending.pop(listener, None)
+        self.phases.release(listener)
 
     @property
     def listeners(self) -> int:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 from datetime import UTC, datetime
 from decimal import Context
@@ -203,6 +204,7 @@ def live_socket(wire: Wire, held: list[Holding], hub: PriceHub, interval: float 
         interval=interval,
         heartbeat=20,
         on_session_ended=lambda: None,
+        phases=hub.phases,
     )
 
 
@@ -274,6 +276,39 @@ async def test_sockets_keep_their_turn_when_two_batches_come_in_one_pass():
         assert served == 4 + (n - 4), "one socket per batch, in turn"
     assert [f["price_ts"] for f in first.frames[2:]] == [5, 7, 9]
     assert [f["price_ts"] for f in second.frames[2:]] == [6, 8, 10]
+
+
+async def test_sockets_that_connect_together_take_even_turns_and_keep_them_even_as_others_leave():
+    """A pass's length is its number of frames: sockets of one connect storm, all first served at one
+    batch, must not all wait for the same turn; and when many of one turn leave, the turns even out
+    again by serving some sockets a batch early, never late."""
+    hub = PriceHub()
+    held = [holding(1, "AUSDT", "1", "10")]
+    wires = [Wire() for _ in range(40)]
+    sockets = [live_socket(w, held, hub, interval=0.2) for w in wires]
+    for socket in sockets:
+        hub.track(socket, socket.mask)
+    hub.apply(batch(1, AUSDT="11"))  # the storm: every socket's first frame in one pass
+
+    def served(at: int) -> int:
+        before = sum(len(w.frames) for w in wires)
+        hub.apply(batch(at, AUSDT=f"1{at}"))
+        return sum(len(w.frames) for w in wires) - before
+
+    assert [served(n) for n in range(2, 6)] == [20, 20, 20, 20]
+    leaving = [s for s in sockets if hub.phases.turn(s) == 0][:16]
+    for socket in leaving:
+        hub.forget(socket)
+    assert hub.phases.sizes(2) == [4, 20]
+    staying = [w for w, s in zip(wires, sockets, strict=True) if s not in leaving]
+    before = [len(w.frames) for w in staying]
+    assert [served(n) for n in range(6, 12)] == [4, 20, 12, 12, 12, 12]
+    gaps = [
+        [b["price_ts"] - a["price_ts"] for a, b in itertools.pairwise(w.frames[n - 1 :])]
+        for w, n in zip(staying, before, strict=True)
+    ]
+    assert max(max(g) for g in gaps) == 2, "no gap grew"
+    assert sum(1 in g for g in gaps) == 8, "the 8 that changed turns got one frame a batch early"
 
 
 async def test_every_pass_serves_its_sockets_in_the_same_order():

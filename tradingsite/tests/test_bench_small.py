@@ -34,6 +34,7 @@ def test_the_live_bench_runs(services_started, proxy):
         rest_rate=2,
         client_nice=10,
         push_interval_ms=200,
+        flush_interval_ms=100,
         no_ceiling=proxy == "nginx",
         proxy=proxy,
     )
