@@ -33,15 +33,15 @@ class Phases:
 
     def next(self, listener: object, due: int) -> int:
         """`due`, the batch of `listener`'s next frame in its turn; or an earlier one in the least
-        taken turn when its own has two or more listeners above it."""
+        taken turn when its own is above the mean and two or more listeners above that one."""
         found = self._of.get(listener)
         if found is None:
             return due
         every, phase = found
         counts = self._counts[every]
         least = min(range(every), key=counts.__getitem__)
-        if counts[phase] - counts[least] < 2:
-            return due
+        if counts[phase] - counts[least] < 2 or counts[phase] * every <= sum(counts):
+            return due  # even enough, or its turn is not above the mean: no move that is not needed
         counts[phase] -= 1
         counts[least] += 1
         self._of[listener] = (every, least)

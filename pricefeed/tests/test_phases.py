@@ -55,3 +55,21 @@ def test_counts_match_the_listeners_and_every_due_is_in_its_turn(ops):
             turn.pop(listener, None)
         sizes = phases.sizes(every)
         assert sizes == [sum(1 for t in turn.values() if t == p) for p in range(every)]
+
+
+def test_only_the_moves_needed_are_made():
+    """Four turns of 2, 10, 10, 10: six listeners move (two from each full turn), not more."""
+    phases, every = Phases(), 4
+    for n in range(40):
+        phases.first(n, 0, every)
+    left = [n for n in range(40) if phases.turn(n) == 0][:8]
+    for n in left:
+        phases.release(n)
+    assert sorted(phases.sizes(every)) == [2, 10, 10, 10]
+    moved = 0
+    for step in range(4, 12):  # two rounds of turns, each listener at its own step
+        for n in range(40):
+            if phases.turn(n) == step % every:
+                moved += phases.next(n, step) != step
+    assert phases.sizes(every) == [8, 8, 8, 8]
+    assert moved == 6
