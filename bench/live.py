@@ -1,6 +1,6 @@
 """Live PnL at the design load: thousands of authenticated sockets receiving their PnL as prices move.
 
-    .venv/bin/python -m bench.live [--users 5000] [--positions 50] [--symbols 500] [--rate 2500] [--flush-interval-ms 100]
+    .venv/bin/python -m bench.live [--users 5000] [--positions 50] [--symbols 500] [--rate 2500] [--flush-interval-ms 100] [--pass-spread-ms 0]
                                    [--seconds 300] [--server uvicorn|daphne] [--web 1] [--clients 2]
                                    [--rest-rate 0] [--client-nice 10] [--no-ceiling] [--proxy none|nginx]
 
@@ -568,6 +568,12 @@ def main() -> None:
         help="WS_PUSH_INTERVAL_MS: a socket's frames at most this often (100: one per feed batch, the push's capacity)",
     )
     parser.add_argument(
+        "--pass-spread-ms",
+        type=int,
+        default=0,
+        help="WS_PASS_SPREAD_MS: the web processes' passes spread over this much after each batch (0: all at once)",
+    )
+    parser.add_argument(
         "--flush-interval-ms",
         type=int,
         default=100,
@@ -621,6 +627,7 @@ def run(args: argparse.Namespace, ceiling_seconds: float = 30) -> dict[str, Any]
             SIMULATED_RATE=str(args.rate),
             WS_PUSH_INTERVAL_MS=str(args.push_interval_ms),
             PRICE_FLUSH_INTERVAL_MS=str(args.flush_interval_ms),
+            WS_PASS_SPREAD_MS=str(args.pass_spread_ms),
             DATABASE_POOL_MAX_SIZE="20",
             TRUSTED_PROXY_COUNT="1" if args.proxy == "nginx" else "0",
             WEB_MAX_CONNECTIONS_PER_ADDRESS="0",  # every bench client is on this machine's loopback

@@ -35,6 +35,7 @@ def test_the_live_bench_runs(services_started, proxy):
         client_nice=10,
         push_interval_ms=200,
         flush_interval_ms=100,
+        pass_spread_ms=0,
         no_ceiling=proxy == "nginx",
         proxy=proxy,
     )
