@@ -11,7 +11,7 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db import connections
+from django.db import connections, transaction
 from django.db.models import BooleanField, QuerySet, Sum
 from django.db.models.expressions import RawSQL
 
@@ -162,7 +162,18 @@ def _trade_batch(trades: QuerySet[Trade], after: tuple[Any, int] | None) -> list
             # range, where the OR form scanned every earlier row of the user again per batch
             # (100,000 rows: 14,000 rows/s instead of 50,000+).
             trades = trades.filter(RawSQL(_AFTER_ROW, after, output_field=BooleanField()))  # noqa: S611  # constant SQL, bound parameters
-        return list(trades.order_by("executed_at", "id").values_list(*TRADE_COLUMNS)[:CSV_BATCH_ROWS])
+        batch = trades.order_by("executed_at", "id").values_list(*TRADE_COLUMNS)[:CSV_BATCH_ROWS]
+        connection = connections[trades.db]
+        if connection.vendor != "postgresql":
+            return list(batch)
+        with transaction.atomic(using=trades.db), connection.cursor() as cursor:
+            # Read in the index's order, never sorted: where the planner's statistics put the user at
+            # about a batch of rows (a user past the most-common-values list, or new since the last
+            # ANALYZE), it chose to read ALL the user's rows after the key and sort them for each batch
+            # (EXPLAIN on 10 M trades: 100,000 rows read for 2,000, 39 ms a batch instead of 0.6):
+            # quadratic in the history. Without sorts, the one plan left is the index range.
+            cursor.execute("SET LOCAL enable_sort = off")
+            return list(batch)
     finally:
         connections[trades.db].close()  # this thread is not a request's: the connection goes back to the pool
 
