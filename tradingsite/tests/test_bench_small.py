@@ -53,3 +53,17 @@ def test_the_live_bench_runs(services_started, proxy):
         assert report["proxy_cpu_us_per_pnl_frame"] is not None
     else:
         assert report["ceiling"]["messages_per_second"] > 0
+
+
+def test_the_floor_bench_runs():
+    from bench.floor import measure
+
+    args = argparse.Namespace(
+        sockets=40, servers=2, clients=1, seconds=3, spread_ms=20, client_nice=10, frame_bytes=400
+    )
+    run = measure(args, burn_us=5)
+    assert run["opened"] == 40
+    assert run["errors"] == 0
+    assert run["disconnects"] == 0
+    assert run["pnl_per_second"] > 100  # 40 sockets, a frame every 200 ms each: 200/s
+    assert run["gap_ms"]["p50"] is not None
