@@ -586,7 +586,7 @@ def main() -> None:
     parser.add_argument(
         "--pass-spread-ms",
         type=int,
-        default=0,
+        default=60,
         help="WS_PASS_SPREAD_MS: the web processes' passes spread over this much after each batch (0: all at once)",
     )
     parser.add_argument(
