@@ -167,8 +167,8 @@ def main() -> None:
         f" processes at nice {args.client_nice}.",
         "",
         "| added CPU per frame | server CPU per frame | frames/s | gap p50 / p99 / p99.9 / max ms"
-        " | gaps over 250 ms | latency p99 / max ms | server CPU % of a core |",
-        "|---|---|---|---|---|---|---|",
+        " | gaps over 250 ms | the same by the server's send time | latency p99 / max ms | server CPU % of a core |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for run in runs:
         gap = run["gap_ms"]
@@ -176,6 +176,7 @@ def main() -> None:
             f"| {run['burn_us']} µs | {run['server_cpu_us_per_frame']} µs | {run['pnl_per_second']}"
             f" | {gap['p50']} / {gap['p99']} / {gap['p99.9']} / {gap['max']}"
             f" | {gap['over_250']} of {gap['count']} ({100 * gap['over_250'] / max(1, gap['count']):.3f} %)"
+            f" | {run['sent_gap_ms'].get('over_250')} (max {run['sent_gap_ms']['max']} ms)"
             f" | {run['latency_ms']['p99']} / {run['latency_ms']['max']}"
             f" | {run['server_cpu_percent_of_one_core']} |"
         )
