@@ -28,6 +28,7 @@ import argparse
 import asyncio
 import math
 import multiprocessing
+import os
 import time
 from typing import Any
 
@@ -151,7 +152,6 @@ def main() -> None:
     parser.add_argument("--client-nice", type=int, default=10)
     parser.add_argument("--frame-bytes", type=int, default=1800, help="bench.live's mean pnl frame: ~1,790 bytes")
     args = parser.parse_args()
-    import os
 
     runs = []
     for burn in [float(b) for b in args.burn_us.split(",")]:
