@@ -239,6 +239,8 @@ async def _clients(urls: list[str], tokens: list[str], report: Any, stop: Any, c
         "oldest": [],
         "gaps": [],
         "sent_gaps": [],
+        "late": [],  # the second (Unix time) of each gap over 250 ms, as read
+        "late_sent": [],  # and by the server's send times
         "sizes": [],
         "types": {},
     }
@@ -274,11 +276,15 @@ async def _clients(urls: list[str], tokens: list[str], report: Any, stop: Any, c
                     state["oldest"].append(now - int(since.group(1)))
                 if last:
                     state["gaps"].append(now - last)
+                    if now - last > 250:
+                        state["late"].append(now // 1000)
                 last = now
                 sent = SENT_TS.search(data)
                 if sent:  # the same gap by the server's clock: where a long gap arose
                     if last_sent:
                         state["sent_gaps"].append(int(sent.group(1)) - last_sent)
+                        if int(sent.group(1)) - last_sent > 250:
+                            state["late_sent"].append(int(sent.group(1)) // 1000)
                     last_sent = int(sent.group(1))
                 if len(state["sizes"]) < SIZE_SAMPLES:
                     state["sizes"].append(len(data))
@@ -317,7 +323,7 @@ async def _clients(urls: list[str], tokens: list[str], report: Any, stop: Any, c
         await asyncio.sleep(1)
         state["cpu"] = time.process_time()  # this client's own CPU: the load generator's share of the machine
         report.put({**{k: (list(v) if isinstance(v, list) else v) for k, v in state.items()}, "_pid": os.getpid()})
-        for name in ("latency", "oldest", "gaps", "sent_gaps"):
+        for name in ("latency", "oldest", "gaps", "sent_gaps", "late", "late_sent"):
             state[name].clear()
     for task in tasks:
         task.cancel()
@@ -473,7 +479,7 @@ def drive_sockets(
         proc.start()
     latest: dict[int, dict[str, Any]] = {}
     latencies: list[int] = []
-    measured: dict[str, list[int]] = {"oldest": [], "gaps": [], "sent_gaps": []}
+    measured: dict[str, list[int]] = {"oldest": [], "gaps": [], "sent_gaps": [], "late": [], "late_sent": []}
     # Wait until every socket is open (or broke), then measure for `seconds`.
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
@@ -491,7 +497,7 @@ def drive_sockets(
     }
     if on_start is not None:
         on_start()
-    started = time.monotonic()
+    started, started_unix = time.monotonic(), int(time.time())
     rest_result = rest() if rest else None
     next_progress = started + 5
     while time.monotonic() - started < seconds:
@@ -532,6 +538,9 @@ def drive_sockets(
         | {"max": max(gaps, default=None), "over_250": sum(g > 250 for g in gaps), "count": len(gaps)},
         "sent_gap_ms": {q: percentile(measured["sent_gaps"], float(q[1:])) for q in ("p50", "p99", "p99.9")}
         | {"max": max(measured["sent_gaps"], default=None), "over_250": sum(g > 250 for g in measured["sent_gaps"])},
+        # When the late gaps came: per second of the run, how many (bursts, or spread out?).
+        "late_by_second": _by_second(measured["late"], started_unix),
+        "late_sent_by_second": _by_second(measured["late_sent"], started_unix),
         "frame_sizes": sizes,
         "client_cpu_percent_of_one_core": round(100 * totals["cpu"] / elapsed, 1),
         "disconnects": totals["closed"],
@@ -540,6 +549,13 @@ def drive_sockets(
         "message_types": types,
         "rest": rest_result,
     }
+
+
+def _by_second(seconds: list[int], start: int) -> dict[int, int]:
+    counts: dict[int, int] = {}
+    for second in seconds:
+        counts[second - start] = counts.get(second - start, 0) + 1
+    return dict(sorted(counts.items()))
 
 
 def _drain(
@@ -949,8 +965,21 @@ def write(report: dict[str, Any]) -> None:
         " transactions/s.",
         f"Message types: {ours['message_types']}. Last client error: {ours['last_error']}",
         "",
+        "Gaps over 250 ms by second of the run, as read: "
+        f"{_busiest(ours.get('late_by_second', {}))}; by the server's send times: "
+        f"{_busiest(ours.get('late_sent_by_second', {}))}.",
+        "",
     ]
     common.write_results("live", report, lines)
+
+
+def _busiest(by_second: dict[int, int], shown: int = 12) -> str:
+    """`second: count` for the seconds with the most late gaps (in the order of the run), and how
+    many seconds had any."""
+    if not by_second:
+        return "none"
+    top = sorted(sorted(by_second, key=by_second.__getitem__, reverse=True)[:shown])
+    return f"{len(by_second)} seconds had some; most in " + ", ".join(f"{s} s: {by_second[s]}" for s in top)
 
 
 if __name__ == "__main__":
