@@ -340,6 +340,7 @@ def faults(ctx: Context, name: str) -> tuple[Any, Any, float, bool]:
 async def run_scenario(ctx: Context, name: str) -> dict[str, Any]:
     fault, restore, outage, readiness = faults(ctx, name)
     base = ctx.cluster.url
+    restarts_before = ctx.cluster.restarts()
     stop = asyncio.Event()
     orders = Orders(base, ctx.order_tokens, ctx.rate)
     ready = Readyz(base)
@@ -379,6 +380,9 @@ async def run_scenario(ctx: Context, name: str) -> dict[str, Any]:
         stop.set()
         await asyncio.gather(*runners)
     persisted = await asyncio.to_thread(check_orders, ctx.cluster, list(orders.accepted))
+    # what a supervisor had to restart (a process that died of the fault, not the one the fault stopped)
+    restarts = {n: c - restarts_before.get(n, 0) for n, c in ctx.cluster.restarts().items()}
+    down = sorted(n for n, alive in ctx.cluster.running().items() if not alive)
     went_503 = ready.first(broke, ok=False)
     checks = {
         "no 500/502/504": sum(orders.statuses[s] for s in BAD_STATUSES) == 0,
@@ -388,6 +392,7 @@ async def run_scenario(ctx: Context, name: str) -> dict[str, Any]:
         "every order answered": orders.unanswered == 0,
         "sockets fresh again": recovered["sockets"] is not None,
         "orders accepted again": recovered["orders"] is not None,
+        "every process up": not down,
     }
     checks["/readyz answered ≤ 1 s"] = ready.slowest <= 1.0
     if readiness:
@@ -426,6 +431,8 @@ async def run_scenario(ctx: Context, name: str) -> dict[str, Any]:
             "longest_silence_max_s": _r(max(gaps)),
         },
         "orders_accepted_after_return_s": _r(recovered["orders"]),
+        "restarted": {n: c for n, c in restarts.items() if c},
+        "down": down,
         "checks": checks,
         "passed": all(checks.values()),
     }
@@ -486,6 +493,9 @@ async def main_async(args: argparse.Namespace, cluster: Cluster, exchange: Excha
             result = await run_scenario(ctx, name)
             print(json.dumps(result), flush=True)
             results.append(result)
+            if result["down"]:  # the next scenario would only wait out its deadlines: stop here, say why
+                print(f"stopped after {name}: {', '.join(result['down'])} down", flush=True)
+                break
             await asyncio.sleep(2)
     finally:
         await sockets.stop()
@@ -558,12 +568,24 @@ def table(report: dict[str, Any]) -> list[str]:
             f" {_s(rz['503_after_s'])} / {_s(rz['200_after_return_s'])} |"
             f" {_s(s['fresh_after_return_s'])} ({codes}) | {_s(r['orders_accepted_after_return_s'])} |"
         )
-    lines += ["", f"Tracebacks in the web and worker logs: {report['tracebacks_in_app_logs']}", ""]
+    restarted = {r["scenario"]: r["restarted"] for r in report["scenarios"] if r.get("restarted")}
+    lines += [
+        "",
+        f"Tracebacks in the web and worker logs: {report['tracebacks_in_app_logs']}",
+        "",
+        "App processes that died of a fault and were restarted by their supervisor (as compose's"
+        f" `restart: unless-stopped` would): {restarted or 'none'}",
+        "",
+    ]
     return lines
 
 
 def _s(value: float | None) -> str:
     return "—" if value is None else f"{value:.2f} s"
+
+
+def _terminated(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
 
 
 def main() -> None:
@@ -583,6 +605,8 @@ def main() -> None:
     unknown = set(args.only) - set(SCENARIOS)
     if unknown:
         parser.error(f"unknown scenarios: {', '.join(sorted(unknown))}")
+    # `kill` / a test's timeout: stop the cluster on the way out (its processes have sessions of their own)
+    signal.signal(signal.SIGTERM, _terminated)
     report = run(args)
     write_results("chaos", report, table(report), args.results)
     sys.exit(0 if report["passed"] else 1)

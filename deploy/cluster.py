@@ -4,7 +4,8 @@
     deploy/local-cluster status                                  what runs, and /readyz
     deploy/local-cluster down [--purge]                          stop it all (--purge: and its data)
 
-What runs (ports from --port, P):
+What runs (ports from --port, P); the app processes (http, ws, feeder, worker, beat) are started again
+when they exit unasked (deploy/supervise.py, like compose's `restart: unless-stopped`):
 
     nginx                P        /ws/ → the ws instances, the rest → the http instances
     http-1, http-2       P+1, P+2 tradingsite.serve --pool http
@@ -37,6 +38,8 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from deploy.supervise import RESTART_MARK
 
 ROOT = Path(__file__).resolve().parents[1]
 APP_PROCESSES = ("http-1", "http-2", "ws-1", "ws-2", "feeder", "worker", "beat")
@@ -308,7 +311,8 @@ class Cluster:
         return {
             "feeder": [python, "manage.py", "binance_feed"],
             "worker": [python, "-m", "celery", "--app", "tradingsite", "worker", "--loglevel", "INFO",
-                       "--prefetch-multiplier", "1", "--concurrency", "2", "--hostname", "worker@%h"],
+                       "--prefetch-multiplier", "1", "--concurrency", "2", "--hostname", "worker@%h",
+                       "--without-gossip", "--without-mingle"],
             "beat": [python, "-m", "celery", "--app", "tradingsite", "beat", "--loglevel", "INFO",
                      "--schedule", str(self.folder / "var" / "celerybeat-schedule")],
         }[name]  # fmt: skip
@@ -321,7 +325,20 @@ class Cluster:
             env["PROMETHEUS_MULTIPROC_DIR"] = str(self.folder / "var" / "metrics" / name)
             shutil.rmtree(env["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)
             Path(env["PROMETHEUS_MULTIPROC_DIR"]).mkdir(parents=True)
-        self._spawn(name, self.app_command(name), env=env)
+        # restarted when it exits unasked, as compose's `restart: unless-stopped` would (deploy/supervise.py)
+        supervised = [sys.executable, "-m", "deploy.supervise", "--name", name, "--", *self.app_command(name)]
+        self._spawn(name, supervised, env=env)
+
+    def restarts(self) -> dict[str, int]:
+        """How many times each app process was restarted after exiting unasked (its supervisor's lines)."""
+        counts = {}
+        for name in APP_PROCESSES:
+            try:
+                text = self.log(name).read_text(errors="replace")
+            except OSError:
+                continue
+            counts[name] = text.count(RESTART_MARK.format(name=name))
+        return counts
 
     def _apps(self) -> None:
         (self.folder / "var").mkdir(exist_ok=True)

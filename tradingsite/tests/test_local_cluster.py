@@ -329,3 +329,30 @@ def test_sigterm_on_instance_a_closes_its_sockets_with_1012_and_they_reconnect_t
     )
     assert count * 0.3 <= len(closed) <= count * 0.7  # nginx dealt them out in turn
     assert set(closed) == {1012}  # "service restart": clients know to reconnect
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def test_a_worker_that_dies_unasked_is_started_again_and_fills_the_next_order(cluster: Cluster):
+    """The worker's own process killed (a crash, not `down`): its supervisor starts it again, as
+    compose's `restart: unless-stopped` would, and an order placed meanwhile is filled."""
+    token = login(cluster.url)
+    before = cluster.restarts()["worker"]
+    (celery,) = _children(cluster.pids["worker"])
+    os.kill(celery, signal.SIGKILL)
+    placed = place(cluster.url, token, "0.001")
+    wait_for(lambda: cluster.restarts()["worker"] == before + 1, 10, "the worker's restart logged")
+    filled = final(cluster.url, token, placed["id"])
+    assert filled["status"] == "filled"
+    assert cluster.running()["worker"]
+    assert "supervise: worker exited (signal 9)" in cluster.log("worker").read_text()
