@@ -541,6 +541,7 @@ def drive_sockets(
         # When the late gaps came: per second of the run, how many (bursts, or spread out?).
         "late_by_second": _by_second(measured["late"], started_unix),
         "late_sent_by_second": _by_second(measured["late_sent"], started_unix),
+        "started_unix": started_unix,
         "frame_sizes": sizes,
         "client_cpu_percent_of_one_core": round(100 * totals["cpu"] / elapsed, 1),
         "disconnects": totals["closed"],
@@ -549,6 +550,20 @@ def drive_sockets(
         "message_types": types,
         "rest": rest_result,
     }
+
+
+def _gc_pauses(log: str, start: int) -> list[dict[str, Any]]:
+    """The web processes' collections that held them 50 ms or more (tradingsite/lib/memory.py's
+    warnings), by second of the run: next to late_by_second, whether a late burst was one."""
+    pauses = []
+    for line in log.splitlines():
+        if '"gc_ms"' not in line:
+            continue
+        with contextlib.suppress(ValueError, KeyError):
+            entry = json.loads(line)
+            at = datetime.fromisoformat(entry["ts"]).timestamp()
+            pauses.append({"second": int(at) - start, "ms": entry["gc_ms"], "generation": entry["gc_generation"]})
+    return pauses
 
 
 def _by_second(seconds: list[int], start: int) -> dict[int, int]:
@@ -770,6 +785,7 @@ def run(args: argparse.Namespace, ceiling_seconds: float = 30) -> dict[str, Any]
     if problems:
         (tmp / "web.log").write_text(server_log)
         print(f"web processes logged {len(problems)} error lines: {tmp / 'web.log'}")
+    ours["gc_pauses"] = _gc_pauses(server_log, ours.pop("started_unix"))
     rest_timings = ours.pop("rest") or {}
     sizes = ours.pop("frame_sizes") or [300]
     web_cpu_seconds = sum(cpu.get(f"web{i}", 0) for i in range(args.web)) / 100 * ours["seconds"]
@@ -967,7 +983,10 @@ def write(report: dict[str, Any]) -> None:
         "",
         "Gaps over 250 ms by second of the run, as read: "
         f"{_busiest(ours.get('late_by_second', {}))}; by the server's send times: "
-        f"{_busiest(ours.get('late_sent_by_second', {}))}.",
+        f"{_busiest(ours.get('late_sent_by_second', {}))}. Garbage collections that held a web process"
+        " 50 ms or more (second: ms, generation): "
+        + (", ".join(f"{p['second']}: {p['ms']:.0f} ({p['generation']})" for p in ours.get("gc_pauses", [])) or "none")
+        + ".",
         "",
     ]
     common.write_results("live", report, lines)

@@ -29,6 +29,7 @@ from pricefeed.bus import get_bus
 from pricefeed.domain import Batch, FeedStatus, Quote, Tick, now_ms
 from pricefeed.phases import Phases
 from tradingsite import metrics
+from tradingsite.lib.memory import watch_collections
 
 logger = logging.getLogger(__name__)
 
@@ -400,6 +401,7 @@ def tune_garbage_collector() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(50_000, 20, 20)
+    watch_collections()
 
 
 async def _run_embedded_feeder() -> None:

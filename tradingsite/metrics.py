@@ -54,6 +54,12 @@ price_batches = Counter("tradingsite_price_batches", "Price batches applied by t
 push_listeners = Gauge(
     "tradingsite_push_listeners", "Sockets the live push serves in this instance.", multiprocess_mode="livesum"
 )
+gc_pause = Histogram(
+    "tradingsite_gc_pause_seconds",
+    "Cyclic garbage collections of this instance and how long each held the process.",
+    ["generation"],
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0),
+)
 asyncio_tasks = Gauge(
     "tradingsite_asyncio_tasks", "asyncio tasks of this instance (sampled each second).", multiprocess_mode="livesum"
 )

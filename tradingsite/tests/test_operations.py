@@ -169,3 +169,34 @@ def test_a_warning_that_repeats_is_written_once_per_window_then_with_the_count_l
     later = record(31.0)
     assert folding.filter(later)
     assert "(and 199 more like it in the last 30 s)" in later.getMessage()
+
+
+def test_each_garbage_collection_is_timed_and_a_long_one_is_logged_each_time(monkeypatch, caplog):
+    import gc
+
+    from tradingsite import metrics
+    from tradingsite.lib import memory
+
+    def collections(generation: str) -> float:
+        return sum(
+            s.value for m in metrics.gc_pause.collect() for s in m.samples
+            if s.name.endswith("_count") and s.labels["generation"] == generation
+        )  # fmt: skip
+
+    memory.watch_collections()
+    memory.watch_collections()  # once is enough: not twice
+    try:
+        assert gc.callbacks.count(memory._timed) == 1
+        before = collections("2")
+        gc.collect()
+        assert collections("2") == before + 1
+        monkeypatch.setattr(memory, "LONG_PAUSE_SECONDS", 0.0)
+        with caplog.at_level("WARNING", logger="tradingsite.lib.memory"):
+            gc.collect()
+            gc.collect()
+    finally:
+        gc.callbacks.remove(memory._timed)
+    long = [r for r in caplog.records if r.getMessage().startswith("gc: generation 2 collection held the process")]
+    assert len(long) >= 2  # each one, not folded (the collector may have run one more itself)
+    assert long[0].gc_generation == 2
+    assert long[0].gc_ms >= 0
