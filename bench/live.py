@@ -37,6 +37,7 @@ import secrets
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -407,6 +408,64 @@ class Sampler:
         }
 
 
+class Timeline(threading.Thread):
+    """Each second of the run: the machine's CPU (busy and stolen by the hypervisor, in % of one core,
+    from /proc/stat) and each process's: what ran when the late gaps came. And the machine's speed:
+    the CPU time (this thread's own, so waiting for a core does not count) of a fixed piece of work,
+    in µs (`probe_us`). Every process using more CPU in the same second while the probe's work also
+    costs more is the same work done slower (the host's cores shared), not more work."""
+
+    def __init__(self, processes: dict[str, int]) -> None:
+        super().__init__(daemon=True)
+        self.processes = processes
+        self.seconds: dict[int, dict[str, float]] = {}
+        self.halt = threading.Event()
+
+    @staticmethod
+    def _machine() -> tuple[float, float, float]:
+        fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+        idle = fields[3] + fields[4]  # idle + iowait
+        steal = fields[7] if len(fields) > 7 else 0
+        return sum(fields[:8]) / CLK_TCK, idle / CLK_TCK, steal / CLK_TCK
+
+    def _cpu(self) -> dict[str, float]:
+        return {n: sum(proc_cpu_rss(p)[0] for p in tree(pid)) for n, pid in self.processes.items()}
+
+    def run(self) -> None:
+        last_machine, last_cpu = self._machine(), self._cpu()
+        while not self.halt.wait(1.0 - time.time() % 1.0):
+            second = int(time.time()) - 1  # the second that just ended
+            machine, cpu = self._machine(), self._cpu()
+            total, idle, steal = (a - b for a, b in zip(machine, last_machine, strict=True))
+            row = {"busy": round(100 * (total - idle - steal), 0), "steal": round(100 * steal, 0)}
+            row |= {n: round(100 * (cpu[n] - last_cpu.get(n, 0.0)), 0) for n in cpu}
+            row["probe_us"] = sorted(_probe() for _ in range(5))[2]  # the median of five
+            self.seconds[second] = row
+            last_machine, last_cpu = machine, cpu
+
+    def around(self, start: int, late: dict[int, int], shown: int = 5) -> dict[int, dict[str, float]]:
+        """The rows of the seconds with the most late gaps (seconds of the run, as `late`)."""
+        top = sorted(late, key=late.__getitem__, reverse=True)[:shown]
+        return {s: self.seconds[start + s] for s in sorted(top) if start + s in self.seconds}
+
+    def typical(self, start: int, end: int) -> dict[str, float]:
+        """The median of each column over the run."""
+        rows = [row for second, row in self.seconds.items() if start <= second < end]
+        return {k: percentile([r.get(k, 0.0) for r in rows], 50) or 0.0 for k in rows[0]} if rows else {}
+
+
+_PROBE_DATA = list(range(20_000))
+
+
+def _probe() -> float:
+    """This thread's CPU time, in µs, for a fixed piece of pure-Python work (about 1 ms here)."""
+    started = time.thread_time()
+    total = 0
+    for value in _PROBE_DATA:
+        total += value * value % 7
+    return round((time.thread_time() - started) * 1e6, 0)
+
+
 # --- REST alongside ----------------------------------------------------------------------------------
 
 
@@ -748,6 +807,8 @@ def run(args: argparse.Namespace, ceiling_seconds: float = 30) -> dict[str, Any]
 
         print(f"opening {len(tokens)} sockets on {args.web} {args.server} process(es) …", flush=True)
         sampler = Sampler(pids)
+        timeline = Timeline(pids)
+        timeline.start()
         base = f"http://127.0.0.1:{front or (http_port if 'http' in processes else ports[0])}"
         loop_runner = _ThreadRunner()
         web_pids = [pids[f"web{i}"] for i in range(args.web)]
@@ -785,7 +846,11 @@ def run(args: argparse.Namespace, ceiling_seconds: float = 30) -> dict[str, Any]
     if problems:
         (tmp / "web.log").write_text(server_log)
         print(f"web processes logged {len(problems)} error lines: {tmp / 'web.log'}")
-    ours["gc_pauses"] = _gc_pauses(server_log, ours.pop("started_unix"))
+    timeline.halt.set()
+    started_unix = ours.pop("started_unix")
+    ours["gc_pauses"] = _gc_pauses(server_log, started_unix)
+    ours["cpu_in_late_seconds"] = timeline.around(started_unix, ours["late_sent_by_second"] or ours["late_by_second"])
+    ours["cpu_typical_second"] = timeline.typical(started_unix, started_unix + int(ours["seconds"]))
     rest_timings = ours.pop("rest") or {}
     sizes = ours.pop("frame_sizes") or [300]
     web_cpu_seconds = sum(cpu.get(f"web{i}", 0) for i in range(args.web)) / 100 * ours["seconds"]
@@ -988,7 +1053,17 @@ def write(report: dict[str, Any]) -> None:
         + (", ".join(f"{p['second']}: {p['ms']:.0f} ({p['generation']})" for p in ours.get("gc_pauses", [])) or "none")
         + ".",
         "",
+        "CPU in % of one core, in the seconds with the most late gaps (by the server's send times, else as"
+        " read) and in the median second of the run (busy: the whole machine's; steal: taken by the host):",
+        "",
     ]
+    columns = list(ours.get("cpu_typical_second", {}))
+    if columns:
+        lines += ["| second | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
+        lines.append("| median | " + " | ".join(f"{ours['cpu_typical_second'][c]:g}" for c in columns) + " |")
+        for second, row in ours.get("cpu_in_late_seconds", {}).items():
+            lines.append(f"| {second} | " + " | ".join(f"{row.get(c, 0):g}" for c in columns) + " |")
+        lines.append("")
     common.write_results("live", report, lines)
 
 
