@@ -42,10 +42,16 @@ typedef struct {
 } Pos;
 
 typedef struct {
+    const char *utf8; /* the symbol's text, read once: the book holds the str (and so its UTF-8) */
+    Py_ssize_t len;
+} Text;
+
+typedef struct {
     PyObject_HEAD
     Py_ssize_t n;
     Pos *pos;
     PyObject **symbols;
+    Text *symbol_text;
     i128 unrealized, invested, cost; /* totals of the priced positions, in 1e-18 */
     Py_ssize_t priced;
 } Book;
@@ -154,6 +160,7 @@ static void Book_dealloc(Book *self) {
     for (Py_ssize_t i = 0; i < self->n; i++) Py_XDECREF(self->symbols[i]);
     PyMem_Free(self->pos);
     PyMem_Free(self->symbols);
+    PyMem_Free(self->symbol_text);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
@@ -165,7 +172,8 @@ static PyObject *Book_new(PyTypeObject *type, PyObject *args, PyObject *kwds) {
     if (!self) return NULL;
     self->pos = PyMem_Calloc(n ? n : 1, sizeof(Pos));
     self->symbols = PyMem_Calloc(n ? n : 1, sizeof(PyObject *));
-    if (!self->pos || !self->symbols) { Py_DECREF(self); return PyErr_NoMemory(); }
+    self->symbol_text = PyMem_Calloc(n ? n : 1, sizeof(Text));
+    if (!self->pos || !self->symbols || !self->symbol_text) { Py_DECREF(self); return PyErr_NoMemory(); }
     int32_t previous = -1;
     for (Py_ssize_t i = 0; i < n; i++) {
         PyObject *row = PyList_GET_ITEM(rows, i);
@@ -191,6 +199,9 @@ static PyObject *Book_new(PyTypeObject *type, PyObject *args, PyObject *kwds) {
         p->ec = (int8_t)ec;
         p->ac = c < 0 ? -c : c;
         PyObject *symbol = PyTuple_GET_ITEM(row, 1);
+        const char *utf8 = PyUnicode_AsUTF8AndSize(symbol, &self->symbol_text[i].len);
+        if (!utf8) { Py_DECREF(self); return NULL; }
+        self->symbol_text[i].utf8 = utf8;
         Py_INCREF(symbol);
         self->symbols[i] = symbol;
         self->n = i + 1;
@@ -199,7 +210,8 @@ static PyObject *Book_new(PyTypeObject *type, PyObject *args, PyObject *kwds) {
     return (PyObject *)self;
 }
 
-typedef struct { i128 u, pct; int E; } Mark;
+/* A position's mark in a frame, and its quote's text (the quotes list holds the str for the call). */
+typedef struct { i128 u, pct; int E; const char *text; Py_ssize_t text_len; } Mark;
 
 /* Marks the mask's positions and commits them and the totals; writes the entries into a new buffer
  * (*out, freed by the caller) after `before` bytes and with `after` bytes to spare. Returns the
@@ -271,11 +283,9 @@ static Py_ssize_t mark_into(Book *self, PyObject *mask, PyObject *quotes, Py_ssi
         marks[i].E = E;
         marks[i].pct = pct;
         if (ts > newest) newest = ts;
-        Py_ssize_t sym_len, text_len;
-        if (!PyUnicode_AsUTF8AndSize(self->symbols[i], &sym_len)
-            || !PyUnicode_AsUTF8AndSize(PyTuple_GET_ITEM(quote, 2), &text_len))
-            goto fail;
-        out_size += sym_len + text_len + 2 * 84 + 16;
+        marks[i].text = PyUnicode_AsUTF8AndSize(PyTuple_GET_ITEM(quote, 2), &marks[i].text_len);
+        if (!marks[i].text) goto fail;
+        out_size += self->symbol_text[i].len + marks[i].text_len + 2 * 84 + 16;
         count++;
     }
     i128 unrealized, invested, cost;
@@ -291,14 +301,11 @@ static Py_ssize_t mark_into(Book *self, PyObject *mask, PyObject *quotes, Py_ssi
         Mark *m = &marks[i];
         if (m->E == -128) continue;
         Pos *p = &self->pos[i];
-        Py_ssize_t sym_len, text_len;
-        const char *sym = PyUnicode_AsUTF8AndSize(self->symbols[i], &sym_len);
-        const char *text = PyUnicode_AsUTF8AndSize(PyTuple_GET_ITEM(PyList_GET_ITEM(quotes, p->id), 2), &text_len);
         if (written++) buffer[len++] = ',';
         buffer[len++] = '['; buffer[len++] = '"';
-        memcpy(buffer + len, sym, sym_len); len += sym_len;
+        memcpy(buffer + len, self->symbol_text[i].utf8, self->symbol_text[i].len); len += self->symbol_text[i].len;
         memcpy(buffer + len, "\",\"", 3); len += 3;
-        memcpy(buffer + len, text, text_len); len += text_len;
+        memcpy(buffer + len, m->text, m->text_len); len += m->text_len;
         memcpy(buffer + len, "\",\"", 3); len += 3;
         len += write_scaled(buffer + len, m->u, -m->E);
         memcpy(buffer + len, "\",\"", 3); len += 3;
