@@ -15,11 +15,21 @@ class Phases:
     taken one, and a listener in a turn with more than its share moves to the least taken one,
     always to an earlier batch (its gap is shortened once, never stretched)."""
 
-    __slots__ = ("_counts", "_of")
+    __slots__ = ("_counts", "_even", "_of")
 
     def __init__(self) -> None:
         self._counts: dict[int, list[int]] = {}  # every -> listeners per phase
         self._of: dict[object, tuple[int, int]] = {}  # listener -> (every, phase)
+        # The `every`s whose turns differ by less than 2: no listener of theirs has a move to make,
+        # and `next` (once per frame) returns at once. Kept as the counts change (joins, leaves, moves).
+        self._even: set[int] = set()
+
+    def _counted(self, every: int) -> None:
+        counts = self._counts[every]
+        if max(counts) - min(counts) < 2:
+            self._even.add(every)
+        else:
+            self._even.discard(every)
 
     def first(self, listener: object, batch: int, every: int) -> int:
         """The batch of `listener`'s second frame, its first one going out at `batch`: within the next
@@ -29,13 +39,14 @@ class Phases:
         due = min(range(batch + every, batch, -1), key=lambda b: counts[b % every])
         counts[due % every] += 1
         self._of[listener] = (every, due % every)
+        self._counted(every)
         return due
 
     def next(self, listener: object, due: int) -> int:
         """`due`, the batch of `listener`'s next frame in its turn; or an earlier one in the least
         taken turn when its own is above the mean and two or more listeners above that one."""
         found = self._of.get(listener)
-        if found is None:
+        if found is None or found[0] in self._even:
             return due
         every, phase = found
         counts = self._counts[every]
@@ -45,6 +56,7 @@ class Phases:
         counts[phase] -= 1
         counts[least] += 1
         self._of[listener] = (every, least)
+        self._counted(every)
         return due - (phase - least) % every
 
     def release(self, listener: object) -> None:
@@ -52,10 +64,12 @@ class Phases:
         if found is not None:
             every, phase = found
             self._counts[every][phase] -= 1
+            self._counted(every)
 
     def clear(self) -> None:
         self._counts.clear()
         self._of.clear()
+        self._even.clear()
 
     def turn(self, listener: object) -> int | None:
         found = self._of.get(listener)
