@@ -410,7 +410,9 @@ class Sampler:
 
 class Timeline(threading.Thread):
     """Each second of the run: the machine's CPU (busy and stolen by the hypervisor, in % of one core,
-    from /proc/stat) and each process's: what ran when the late gaps came. And the machine's speed:
+    from /proc/stat) and each process's: what ran when the late gaps came; the machine's major page
+    faults and file pages read back after eviction (/proc/vmstat: a host that reclaims page cache
+    behind our back, as this one's DAMON does, shows there). And the machine's speed:
     the CPU time (this thread's own, so waiting for a core does not count) of a fixed piece of work,
     in µs (`probe_us`). Every process using more CPU in the same second while the probe's work also
     costs more is the same work done slower (the host's cores shared), not more work."""
@@ -420,6 +422,12 @@ class Timeline(threading.Thread):
         self.processes = processes
         self.seconds: dict[int, dict[str, float]] = {}
         self.halt = threading.Event()
+
+    @staticmethod
+    def _paging() -> tuple[int, int]:
+        """Major page faults and file pages read back after eviction (the kernel's refaults), so far."""
+        counters = dict(line.split() for line in Path("/proc/vmstat").read_text().splitlines())
+        return int(counters.get("pgmajfault", 0)), int(counters.get("workingset_refault_file", 0))
 
     @staticmethod
     def _machine() -> tuple[float, float, float]:
@@ -432,16 +440,17 @@ class Timeline(threading.Thread):
         return {n: sum(proc_cpu_rss(p)[0] for p in tree(pid)) for n, pid in self.processes.items()}
 
     def run(self) -> None:
-        last_machine, last_cpu = self._machine(), self._cpu()
+        last_machine, last_cpu, last_paging = self._machine(), self._cpu(), self._paging()
         while not self.halt.wait(1.0 - time.time() % 1.0):
             second = int(time.time()) - 1  # the second that just ended
-            machine, cpu = self._machine(), self._cpu()
+            machine, cpu, paging = self._machine(), self._cpu(), self._paging()
             total, idle, steal = (a - b for a, b in zip(machine, last_machine, strict=True))
             row = {"busy": round(100 * (total - idle - steal), 0), "steal": round(100 * steal, 0)}
+            row |= {"majflt": paging[0] - last_paging[0], "refaults": paging[1] - last_paging[1]}
             row |= {n: round(100 * (cpu[n] - last_cpu.get(n, 0.0)), 0) for n in cpu}
             row["probe_us"] = sorted(_probe() for _ in range(5))[2]  # the median of five
             self.seconds[second] = row
-            last_machine, last_cpu = machine, cpu
+            last_machine, last_cpu, last_paging = machine, cpu, paging
 
     def around(self, start: int, late: dict[int, int], shown: int = 5) -> dict[int, dict[str, float]]:
         """The rows of the seconds with the most late gaps (seconds of the run, as `late`)."""
