@@ -384,7 +384,8 @@ def tree(pid: int) -> list[int]:
         current = todo.pop()
         found.append(current)
         for task in Path(f"/proc/{current}/task").glob("*/children") if Path(f"/proc/{current}").exists() else []:
-            todo.extend(int(c) for c in task.read_text().split())
+            with contextlib.suppress(OSError):  # a thread or process that ended meanwhile
+                todo.extend(int(c) for c in task.read_text().split())
     return found
 
 
