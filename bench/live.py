@@ -621,18 +621,18 @@ def drive_sockets(
     }
 
 
-def _gc_pauses(log: str, start: int) -> list[dict[str, Any]]:
-    """The web processes' collections that held them 50 ms or more (tradingsite/lib/memory.py's
-    warnings), by second of the run: next to late_by_second, whether a late burst was one."""
-    pauses = []
+def _logged(log: str, start: int, key: str, fields: dict[str, str]) -> list[dict[str, Any]]:
+    """The web processes' JSON log lines carrying `key`, by second of the run, with `fields`
+    (name in the result → key in the line): next to late_by_second, what the processes said."""
+    found = []
     for line in log.splitlines():
-        if '"gc_ms"' not in line:
+        if f'"{key}"' not in line:
             continue
         with contextlib.suppress(ValueError, KeyError):
             entry = json.loads(line)
             at = datetime.fromisoformat(entry["ts"]).timestamp()
-            pauses.append({"second": int(at) - start, "ms": entry["gc_ms"], "generation": entry["gc_generation"]})
-    return pauses
+            found.append({"second": int(at) - start, **{name: entry[k] for name, k in fields.items()}})
+    return found
 
 
 def _by_second(seconds: list[int], start: int) -> dict[int, int]:
@@ -858,7 +858,10 @@ def run(args: argparse.Namespace, ceiling_seconds: float = 30) -> dict[str, Any]
         print(f"web processes logged {len(problems)} error lines: {tmp / 'web.log'}")
     timeline.halt.set()
     started_unix = ours.pop("started_unix")
-    ours["gc_pauses"] = _gc_pauses(server_log, started_unix)
+    # collections that held a web process 50 ms or more (tradingsite/lib/memory.py), and passes or
+    # event-loop holds of 100 ms or more (pricefeed/hub.py)
+    ours["gc_pauses"] = _logged(server_log, started_unix, "gc_ms", {"ms": "gc_ms", "generation": "gc_generation"})
+    ours["stalls"] = _logged(server_log, started_unix, "stall_ms", {"ms": "stall_ms", "what": "stall"})
     ours["cpu_in_late_seconds"] = timeline.around(started_unix, ours["late_sent_by_second"] or ours["late_by_second"])
     ours["cpu_typical_second"] = timeline.typical(started_unix, started_unix + int(ours["seconds"]))
     rest_timings = ours.pop("rest") or {}
@@ -1061,6 +1064,8 @@ def write(report: dict[str, Any]) -> None:
         f"{_busiest(ours.get('late_sent_by_second', {}))}. Garbage collections that held a web process"
         " 50 ms or more (second: ms, generation): "
         + (", ".join(f"{p['second']}: {p['ms']:.0f} ({p['generation']})" for p in ours.get("gc_pauses", [])) or "none")
+        + ". Passes or event-loop holds of 100 ms or more (second: ms, what): "
+        + (", ".join(f"{p['second']}: {p['ms']:.0f} ({p['what']})" for p in ours.get("stalls", [])) or "none")
         + ".",
         "",
         "CPU in % of one core, in the seconds with the most late gaps (by the server's send times, else as"

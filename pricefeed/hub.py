@@ -19,6 +19,7 @@ import logging
 import math
 import os
 import sys
+import time
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from pathlib import Path
 from typing import Any, Protocol
@@ -45,6 +46,10 @@ GRACE_SECONDS = 0.02
 # The feed's state, heartbeats and session checks: a session that ends closes its sockets within ~0.3 s.
 CLOCK_SECONDS = 0.25
 PUMP_SECONDS = 0.05
+# A pass, or the event loop between two clock ticks, that held the process this long is a late frame
+# for its sockets: written to the log (at most once a second each), with the clock's lateness in
+# /metrics (tradingsite_event_loop_lag_seconds).
+STALL_SECONDS = 0.1
 
 
 _slot: tuple[int, Any] | None = None  # this process's slot and the lock file it holds for its life
@@ -131,6 +136,7 @@ class PriceHub:
         self.conflated = 0
         self.tasks_running = 0
         self._reported = (0, 0, 0)  # batches, flushes, conflated: as far as /metrics has them
+        self._stall_logged: dict[str, float] = {}  # kind -> when last written
 
     # --- life cycle ---------------------------------------------------------------------------
 
@@ -201,9 +207,13 @@ class PriceHub:
             except Exception:
                 logger.warning("feed status unavailable at start", exc_info=True)
         ticks = 0
+        loop = asyncio.get_running_loop()
         while not self._stop.is_set():
+            expected = loop.time() + CLOCK_SECONDS
             await asyncio.sleep(CLOCK_SECONDS)
-            now = asyncio.get_running_loop().time()
+            now = loop.time()
+            metrics.loop_lag.observe(max(0.0, now - expected))
+            self._stalled("the event loop", now - expected)
             ticks += 1
             if ticks % 4 == 0:
                 self.tasks_running = len(asyncio.all_tasks())
@@ -213,6 +223,18 @@ class PriceHub:
                     callback(now)
                 except Exception:
                     logger.exception("timed work failed: %s", callback)
+
+    def _stalled(self, what: str, seconds: float, frames: int | None = None) -> None:
+        if seconds < STALL_SECONDS:
+            return
+        wall = time.time()
+        if wall - self._stall_logged.get(what, 0.0) < 1.0:
+            return
+        self._stall_logged[what] = wall
+        served = f" ({frames} frames)" if frames is not None else ""
+        # each one written (not folded as repeats of one message are): when it came is the point
+        message = f"live push: {what} held the process {seconds * 1000:.0f} ms{served}"
+        logger.warning(message, extra={"stall": what, "stall_ms": round(seconds * 1000, 1)})
 
     def _report(self) -> None:
         """The counters into /metrics (tradingsite/metrics.py), once a second, off the hot path."""
@@ -344,6 +366,7 @@ class PriceHub:
         if not self._pending:
             return 0
         loop = asyncio.get_running_loop()
+        started = time.perf_counter()
         now, quotes, batch = loop.time(), self.quotes, self.batches_applied
         due_now, due_batch = (now, batch) if at_batch else (now - GRACE_SECONDS, -1)
         served = []
@@ -358,6 +381,7 @@ class PriceHub:
             elif listener.next_due < soonest:
                 soonest = listener.next_due
         self.flushes += len(served)
+        self._stalled("a pass", time.perf_counter() - started, len(served))
         pending = self._pending
         for listener in served:
             del pending[listener]

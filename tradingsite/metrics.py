@@ -54,6 +54,11 @@ price_batches = Counter("tradingsite_price_batches", "Price batches applied by t
 push_listeners = Gauge(
     "tradingsite_push_listeners", "Sockets the live push serves in this instance.", multiprocess_mode="livesum"
 )
+loop_lag = Histogram(
+    "tradingsite_event_loop_lag_seconds",
+    "How late the live push's clock (every 0.25 s) woke: the event loop held by other work.",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+)
 gc_pause = Histogram(
     "tradingsite_gc_pause_seconds",
     "Cyclic garbage collections of this instance and how long each held the process.",
