@@ -857,6 +857,7 @@ def run(args: argparse.Namespace, ceiling_seconds: float = 30) -> dict[str, Any]
         (tmp / "web.log").write_text(server_log)
         print(f"web processes logged {len(problems)} error lines: {tmp / 'web.log'}")
     timeline.halt.set()
+    timeline.join(5)  # its last row written before the rows are read
     started_unix = ours.pop("started_unix")
     # collections that held a web process 50 ms or more (tradingsite/lib/memory.py), and passes or
     # event-loop holds of 100 ms or more (pricefeed/hub.py)
