@@ -39,6 +39,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -636,10 +637,7 @@ def _logged(log: str, start: int, key: str, fields: dict[str, str]) -> list[dict
 
 
 def _by_second(seconds: list[int], start: int) -> dict[int, int]:
-    counts: dict[int, int] = {}
-    for second in seconds:
-        counts[second - start] = counts.get(second - start, 0) + 1
-    return dict(sorted(counts.items()))
+    return dict(sorted(Counter(second - start for second in seconds).items()))
 
 
 def _drain(
