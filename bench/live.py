@@ -456,8 +456,7 @@ class Timeline(threading.Thread):
 
     def around(self, start: int, late: dict[int, int], shown: int = 5) -> dict[int, dict[str, float]]:
         """The rows of the seconds with the most late gaps (seconds of the run, as `late`)."""
-        top = sorted(late, key=late.__getitem__, reverse=True)[:shown]
-        return {s: self.seconds[start + s] for s in sorted(top) if start + s in self.seconds}
+        return {s: self.seconds[start + s] for s in _top_seconds(late, shown) if start + s in self.seconds}
 
     def typical(self, start: int, end: int) -> dict[str, float]:
         """The median of each column over the run."""
@@ -1086,8 +1085,13 @@ def _busiest(by_second: dict[int, int], shown: int = 12) -> str:
     many seconds had any."""
     if not by_second:
         return "none"
-    top = sorted(sorted(by_second, key=by_second.__getitem__, reverse=True)[:shown])
+    top = _top_seconds(by_second, shown)
     return f"{len(by_second)} seconds had some; most in " + ", ".join(f"{s} s: {by_second[s]}" for s in top)
+
+
+def _top_seconds(by_second: dict[int, int], shown: int) -> list[int]:
+    """The `shown` seconds with the most late gaps, in the order of the run."""
+    return sorted(sorted(by_second, key=by_second.__getitem__, reverse=True)[:shown])
 
 
 if __name__ == "__main__":
