@@ -1,6 +1,7 @@
 """Live PnL at the design load: thousands of authenticated sockets receiving their PnL as prices move.
 
-    .venv/bin/python -m bench.live [--users 5000] [--positions 50] [--symbols 500] [--rate 2500] [--flush-interval-ms 100] [--pass-spread-ms 0]
+    .venv/bin/python -m bench.live [--users 5000] [--positions 50] [--symbols 500] [--rate 2500] [--flush-interval-ms 100] [--pass-spread-ms 60]
+                                   [--passes-per-batch 1] [--trace]
                                    [--seconds 300] [--server uvicorn|daphne] [--web 1] [--clients 2]
                                    [--rest-rate 0] [--client-nice 10] [--no-ceiling] [--proxy none|nginx]
 
@@ -243,6 +244,7 @@ async def _clients(urls: list[str], tokens: list[str], report: Any, stop: Any, c
         "sent_gaps": [],
         "late": [],  # the second (Unix time) of each gap over 250 ms, as read
         "late_sent": [],  # and by the server's send times
+        "late_detail": [],  # (web process, the two send times in Unix ms) of the first of those each second
         "sizes": [],
         "types": {},
     }
@@ -287,6 +289,8 @@ async def _clients(urls: list[str], tokens: list[str], report: Any, stop: Any, c
                         state["sent_gaps"].append(int(sent.group(1)) - last_sent)
                         if int(sent.group(1)) - last_sent > 250:
                             state["late_sent"].append(int(sent.group(1)) // 1000)
+                            if len(state["late_detail"]) < 200:
+                                state["late_detail"].append((i % len(urls), last_sent, int(sent.group(1))))
                     last_sent = int(sent.group(1))
                 if len(state["sizes"]) < SIZE_SAMPLES:
                     state["sizes"].append(len(data))
@@ -325,7 +329,7 @@ async def _clients(urls: list[str], tokens: list[str], report: Any, stop: Any, c
         await asyncio.sleep(1)
         state["cpu"] = time.process_time()  # this client's own CPU: the load generator's share of the machine
         report.put({**{k: (list(v) if isinstance(v, list) else v) for k, v in state.items()}, "_pid": os.getpid()})
-        for name in ("latency", "oldest", "gaps", "sent_gaps", "late", "late_sent"):
+        for name in ("latency", "oldest", "gaps", "sent_gaps", "late", "late_sent", "late_detail"):
             state[name].clear()
     for task in tasks:
         task.cancel()
@@ -548,7 +552,14 @@ def drive_sockets(
         proc.start()
     latest: dict[int, dict[str, Any]] = {}
     latencies: list[int] = []
-    measured: dict[str, list[int]] = {"oldest": [], "gaps": [], "sent_gaps": [], "late": [], "late_sent": []}
+    measured: dict[str, list[Any]] = {
+        "oldest": [],
+        "gaps": [],
+        "sent_gaps": [],
+        "late": [],
+        "late_sent": [],
+        "late_detail": [],
+    }
     # Wait until every socket is open (or broke), then measure for `seconds`.
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
@@ -611,6 +622,7 @@ def drive_sockets(
         "late_by_second": _by_second(measured["late"], started_unix),
         "late_sent_by_second": _by_second(measured["late_sent"], started_unix),
         "started_unix": started_unix,
+        "late_detail": measured["late_detail"],
         "frame_sizes": sizes,
         "client_cpu_percent_of_one_core": round(100 * totals["cpu"] / elapsed, 1),
         "disconnects": totals["closed"],
@@ -635,6 +647,48 @@ def _logged(log: str, start: int, key: str, fields: dict[str, str]) -> list[dict
     return found
 
 
+def _passes_around(folder: Path, details: list[Any], seconds: list[int], start: int) -> list[dict[str, Any]]:
+    """For the first late frame (by the server's send times) in each of `seconds`: the web processes'
+    passes (WS_PASS_TRACE lines) from 60 ms before the frame before it to the late one, times in ms
+    from that earlier frame. `seconds` count from `start` (Unix time)."""
+    fields = (
+        "start",
+        "ms",
+        "frames",
+        "waiting",
+        "at_batch",
+        "batch",
+        "arrived",
+        "flushed",
+        "marking_ms",
+        "cpu",
+        "wait",
+    )
+    shown = []
+    first: dict[int, tuple[int, int, int]] = {}
+    for web, before, sent in details:
+        first.setdefault(sent // 1000, (web, before, sent))
+    for second in seconds:
+        found = first.get(start + second)
+        if found is None:
+            continue
+        web, before, sent = found
+        passes = []
+        for log in sorted(folder.glob("passes-web*.log")):
+            for line in log.read_text().splitlines():
+                entry = dict(zip(fields, map(float, line.split()), strict=True))
+                if before - 60 <= entry["start"] <= sent + 5:
+                    passes.append((log.stem.removeprefix("passes-"), entry))
+        rows = [
+            f"{name} {p['start'] - before:+7.1f} {p['ms']:6.1f} {p['frames']:5.0f} {p['waiting']:5.0f} "
+            f"{'batch' if p['at_batch'] else 'timer'} {p['batch']:6.0f} {p['arrived'] - before:+7.0f} "
+            f"{p['flushed'] - before:+7.0f} {p['marking_ms']:5.1f} {p['cpu']:6.1f} {p['wait']:6.1f}"
+            for name, p in sorted(passes, key=lambda found: found[1]["start"])
+        ]
+        shown.append({"second": second, "web": web, "gap_ms": sent - before, "passes": rows})
+    return shown
+
+
 def _by_second(seconds: list[int], start: int) -> dict[int, int]:
     return dict(sorted(Counter(second - start for second in seconds).items()))
 
@@ -644,7 +698,7 @@ def _drain(
     latest: dict[int, dict[str, Any]],
     procs: list[Any],
     latencies: list[int] | None,
-    measured: dict[str, list[int]] | None = None,
+    measured: dict[str, list[Any]] | None = None,
 ) -> None:
     """Take the client processes' reports: cumulative counts (the latest per process) and the
     latencies, oldest-change latencies and per-socket gaps measured since their previous report."""
@@ -687,12 +741,23 @@ def main() -> None:
         help="WS_PASS_SPREAD_MS: the web processes' passes spread over this much after each batch (0: all at once)",
     )
     parser.add_argument(
+        "--passes-per-batch",
+        type=int,
+        default=1,
+        help="WS_PASSES_PER_BATCH: each web process's passes per feed batch (1: one, at the batch)",
+    )
+    parser.add_argument(
         "--flush-interval-ms",
         type=int,
         default=100,
         help="PRICE_FLUSH_INTERVAL_MS: the feeder's batches this often",
     )
     parser.add_argument("--no-ceiling", action="store_true")
+    parser.add_argument(
+        "--trace",
+        action="store_true",
+        help="each web process writes its passes (WS_PASS_TRACE); the report shows them around late frames",
+    )
     parser.add_argument(
         "--proxy",
         choices=["none", "nginx"],
@@ -741,6 +806,7 @@ def run(args: argparse.Namespace, ceiling_seconds: float = 30) -> dict[str, Any]
             WS_PUSH_INTERVAL_MS=str(args.push_interval_ms),
             PRICE_FLUSH_INTERVAL_MS=str(args.flush_interval_ms),
             WS_PASS_SPREAD_MS=str(args.pass_spread_ms),
+            WS_PASSES_PER_BATCH=str(args.passes_per_batch),
             DATABASE_POOL_MAX_SIZE="20",
             TRUSTED_PROXY_COUNT="1" if args.proxy == "nginx" else "0",
             WEB_MAX_CONNECTIONS_PER_ADDRESS="0",  # every bench client is on this machine's loopback
@@ -768,8 +834,9 @@ def run(args: argparse.Namespace, ceiling_seconds: float = 30) -> dict[str, Any]
         ports = [free_port() for _ in range(args.web)]
         for i, port in enumerate(ports):
             command = DAPHNE if args.server == "daphne" else procfile_command("ws")
+            trace = {"WS_PASS_TRACE": str(tmp / f"passes-web{i}.log")} if args.trace else {}
             processes[f"web{i}"] = Process(
-                command, env={**env, "PORT": str(port), "WS_PORT": str(port), "WS_WORKERS": "1"}
+                command, env={**env, "PORT": str(port), "WS_PORT": str(port), "WS_WORKERS": "1", **trace}
             )
         http_port = free_port()
         if args.server == "uvicorn":
@@ -862,6 +929,11 @@ def run(args: argparse.Namespace, ceiling_seconds: float = 30) -> dict[str, Any]
     ours["stalls"] = _logged(server_log, started_unix, "stall_ms", {"ms": "stall_ms", "what": "stall"})
     ours["cpu_in_late_seconds"] = timeline.around(started_unix, ours["late_sent_by_second"] or ours["late_by_second"])
     ours["cpu_typical_second"] = timeline.typical(started_unix, started_unix + int(ours["seconds"]))
+    details = ours.pop("late_detail")
+    if args.trace:
+        ours["passes_around_late"] = _passes_around(
+            tmp, details, _top_seconds(ours["late_sent_by_second"], 4), started_unix
+        )
     rest_timings = ours.pop("rest") or {}
     sizes = ours.pop("frame_sizes") or [300]
     web_cpu_seconds = sum(cpu.get(f"web{i}", 0) for i in range(args.web)) / 100 * ours["seconds"]
@@ -1077,6 +1149,18 @@ def write(report: dict[str, Any]) -> None:
         for second, row in ours.get("cpu_in_late_seconds", {}).items():
             lines.append(f"| {second} | " + " | ".join(f"{row.get(c, 0):g}" for c in columns) + " |")
         lines.append("")
+    for around in ours.get("passes_around_late", []):
+        lines += [
+            f"Second {around['second']}: the web processes' passes around a gap of {around['gap_ms']} ms between"
+            f" frames of a socket on web{around['web']} (times in ms from the earlier frame; start, ms, frames, left waiting, kind,"
+            " batch, the batch's arrival and its flush by the feeder, prices_changed ms, ms on a CPU and"
+            " waiting for one):",
+            "",
+            "```",
+            *around["passes"],
+            "```",
+            "",
+        ]
     common.write_results("live", report, lines)
 
 

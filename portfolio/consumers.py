@@ -163,7 +163,7 @@ class PortfolioConsumer(AsyncWebsocketConsumer):
             interval=settings.WS_PUSH_INTERVAL_MS / 1000,
             heartbeat=settings.WS_HEARTBEAT_SECONDS,
             on_session_ended=self._session_over,
-            batch_interval=settings.PRICE_FLUSH_INTERVAL_MS / 1000,
+            batch_interval=hub.turn_seconds,
             phases=hub.phases,
         )
         self.budget = MessageBudget(settings.WS_CLIENT_MESSAGES_PER_SECOND)

@@ -3,11 +3,11 @@
 It keeps the latest tick per symbol, gives every symbol a small integer id, and per changed symbol
 makes a `Quote` (the price as an integer and as text) once per batch for every socket. It is the only
 owner of the symbol ↔ listener mapping (`track`, `forget`): a listener is tracked under a bit mask
-of symbol ids. Per batch it runs one fan-out pass: each tracked listener learns which of its symbols
-moved (one integer AND), and each listener that is due and writable builds and writes its frame right
-there — no task per socket. Listeners not yet due, or whose connection is not draining, stay pending
-and are served by the next pass (the next batch, or the timer), with the newest
-numbers.
+of symbol ids. Per batch each tracked listener learns which of its symbols moved (one integer AND),
+and in the batch's fan-out passes (WS_PASSES_PER_BATCH: the first at the batch, the others evenly
+until the next one) each listener whose turn it is and whose connection is draining builds and writes
+its frame right there — no task per socket. Listeners not yet due, or whose connection is not
+draining, stay pending and are served by a later pass (or the timer), with the newest numbers.
 """
 
 from __future__ import annotations
@@ -34,8 +34,9 @@ from tradingsite.lib.memory import watch_collections
 
 logger = logging.getLogger(__name__)
 
-# A socket's frames follow the batches: due at a batch's pass when enough batches have come since its
-# last frame (WS_PUSH_INTERVAL_MS of 200 and a batch every 100 ms: every other batch), so its frames
+# A socket's frames follow the batches: due at a batch's pass when enough passes have come since its
+# last frame (WS_PUSH_INTERVAL_MS of 200, a batch every 100 ms and one pass per batch: every other
+# batch; two passes per batch: every fourth pass, a quarter of the sockets in each), so its frames
 # go out with prices just received and a batch that comes early or late (a busy feeder, a long
 # pass) does not leave it waiting a whole batch more. (Counted in time with 30 ms of slack, 7 % of the
 # gaps between frames were 300 ms at the design load.) The timer between batches serves sockets
@@ -109,7 +110,8 @@ class PriceListener(Protocol):
 
 
 class PriceHub:
-    def __init__(self) -> None:
+    def __init__(self, passes_per_batch: int | None = None) -> None:
+        self._passes_per_batch = passes_per_batch  # None: WS_PASSES_PER_BATCH
         self.prices: dict[str, Tick] = {}
         self.symbol_ids: dict[str, int] = {}
         self.quotes: list[Quote | None] = []  # by symbol id
@@ -120,7 +122,11 @@ class PriceHub:
         # the same order every time (tracking order), so a socket's place in a ~30 ms pass does not move
         # from one frame to the next and stretch the gap between its frames (a set's order did).
         self._pending: dict[PriceListener, None] = {}
-        self.phases = Phases()  # the listeners' turns among the batches
+        self.phases = Phases()  # the listeners' turns among the passes
+        # The pass counter the listeners' turns are counted in: `passes_per_batch` per batch received,
+        # the first at the batch, the others timed evenly until the next one (_later_passes).
+        self.turn = 0
+        self._turn_timers: list[asyncio.TimerHandle] = []
         self._incoming: dict[str, Tick] = {}  # ticks received, not yet fanned out (latest wins)
         self._fan_out_scheduled = False
         self.pass_delay = 0.0  # after a batch's arrival, this process's pass (its slot: pass_spread)
@@ -137,6 +143,12 @@ class PriceHub:
         self.tasks_running = 0
         self._reported = (0, 0, 0)  # batches, flushes, conflated: as far as /metrics has them
         self._stall_logged: dict[str, float] = {}  # kind -> when last written
+        # WS_PASS_TRACE: one line per pass, written out by the clock (bench.live --trace)
+        self._trace: list[str] | None = None
+        self._trace_path = ""
+        self._arrived = (0, 0)  # the last batch: when it came (Unix ms) and when the feeder flushed it
+        self._marked = 0.0  # how long the last batch's prices_changed calls took
+        self._schedstat: int | None = None  # the loop thread's CPU and run-queue wait (traced passes)
 
     # --- life cycle ---------------------------------------------------------------------------
 
@@ -147,6 +159,7 @@ class PriceHub:
             return
         self._loop = loop
         self._stop = asyncio.Event()
+        self.trace_to(settings.WS_PASS_TRACE)
         self.prices.clear()
         self.symbol_ids.clear()
         self.quotes.clear()
@@ -156,6 +169,7 @@ class PriceHub:
         self._incoming = {}
         self._fan_out_scheduled = False
         self._pump_timer = None
+        self.turn, self._turn_timers = 0, []
         # What the feed said to another loop is not known on this one (a test's earlier hub had left
         # its state behind, and a socket of the next one heard a "stale" it had no part in).
         self.status, self.priced_ts, self._feed_state = None, None, None
@@ -172,6 +186,7 @@ class PriceHub:
         if self._pump_timer is not None:
             self._pump_timer.cancel()
             self._pump_timer = None
+        self._cancel_later_passes()
         for task in self._tasks:
             task.cancel()
         if self._tasks:
@@ -188,6 +203,8 @@ class PriceHub:
                 self._receive(batch)
             except Exception:
                 logger.exception("price batch could not be read")
+            if self._trace is not None:
+                self._arrived = (now_ms(), batch.flushed_ts)
             if not self._fan_out_scheduled:
                 # The fan-out runs at the loop's next turn: batches that arrived meanwhile (the
                 # subscription hands over every waiting one at once) merge into one pass, latest tick
@@ -218,6 +235,7 @@ class PriceHub:
             if ticks % 4 == 0:
                 self.tasks_running = len(asyncio.all_tasks())
                 self._report()
+                self.write_trace()
             for callback in (self._check_feed, *self.every_tick):
                 try:
                     callback(now)
@@ -235,6 +253,24 @@ class PriceHub:
         # each one written (not folded as repeats of one message are): when it came is the point
         message = f"live push: {what} held the process {seconds * 1000:.0f} ms{served}"
         logger.warning(message, extra={"stall": what, "stall_ms": round(seconds * 1000, 1)})
+
+    def trace_to(self, path: str) -> None:
+        """From now on each pass is a line in the file at `path` (written once a second by the clock;
+        bench.live reads it); "": none."""
+        self._trace_path = path
+        self._trace = [] if path else None
+        if path and self._schedstat is None:
+            self._schedstat = _open_schedstat()
+
+    def write_trace(self) -> None:
+        if not self._trace:
+            return
+        lines, self._trace = self._trace, []
+        try:
+            with open(self._trace_path, "a") as out:
+                out.write("".join(lines))
+        except OSError:
+            logger.warning("live push: the pass trace could not be written", exc_info=True)
 
     def _report(self) -> None:
         """The counters into /metrics (tradingsite/metrics.py), once a second, off the hot path."""
@@ -258,6 +294,16 @@ class PriceHub:
 
     # --- listeners ----------------------------------------------------------------------------
 
+    @property
+    def passes_per_batch(self) -> int:
+        return self._passes_per_batch or settings.WS_PASSES_PER_BATCH
+
+    @property
+    def turn_seconds(self) -> float:
+        """The time between two of this process's passes while batches come on time: a listener's
+        frame interval counted in turns (LiveSocket's `batch_interval`)."""
+        return settings.PRICE_FLUSH_INTERVAL_MS / 1000 / self.passes_per_batch
+
     def symbol_id(self, symbol: str) -> int:
         """The symbol's id in this process (given on first use, never reused)."""
         found = self.symbol_ids.get(symbol)
@@ -280,7 +326,7 @@ class PriceHub:
         """From now on, `listener` hears of moves in exactly these symbols (replacing any earlier set)."""
         if not self._tracked and settings.WS_PASS_SPREAD_MS and not settings.PRICE_FEED_IN_PROCESS:
             # A process that serves sockets takes its slot (the HTTP pool's processes never do).
-            window = min(settings.WS_PASS_SPREAD_MS, settings.PRICE_FLUSH_INTERVAL_MS) / 1000
+            window = min(settings.WS_PASS_SPREAD_MS / 1000, self.turn_seconds)
             self.pass_delay = pass_spread(pass_slot(Path(settings.VAR_DIR))) * window
         self._tracked[listener] = mask
 
@@ -346,6 +392,7 @@ class PriceHub:
         quotes = self.quotes
         pending = self._pending
         waiting, hits = len(pending), 0
+        marking = time.perf_counter()
         for listener, mask in self._tracked.items():
             hit = moved & mask  # one integer AND per socket
             if hit:
@@ -353,21 +400,45 @@ class PriceHub:
                 pending[listener] = None
                 hits += 1
         self.conflated += hits - (len(pending) - waiting)  # hit while still waiting: merged into its next frame
+        self._marked = time.perf_counter() - marking
+        # The batch's first turn; counted by batches received, so that a pass that merged two serves
+        # the listeners due at either (and the later passes of a batch not yet run: theirs too).
+        per_batch = self.passes_per_batch
+        self.turn = self.batches_applied * per_batch
+        self._cancel_later_passes()
+        loop = asyncio.get_running_loop()
+        started = loop.time()
         if self.pump(at_batch=True):
             metrics.push_latency.observe(max(0, now_ms() - newest) / 1000)
+        if per_batch > 1:
+            step = self.turn_seconds
+            self._turn_timers = [
+                loop.call_at(started + k * step, self._later_pass, self.turn + k) for k in range(1, per_batch)
+            ]
+
+    def _later_pass(self, turn: int) -> None:
+        """A batch's next pass: the listeners whose turn it is, with the newest prices."""
+        self.turn = turn
+        self.pump(at_batch=True)
+
+    def _cancel_later_passes(self) -> None:
+        for timer in self._turn_timers:
+            timer.cancel()
+        self._turn_timers = []
 
     def pump(self, at_batch: bool = False) -> int:
         """The fan-out pass: every pending listener that is due and writable sends its frame now. At a
-        batch, those due by batch count or by time; between batches (the timer), those PUMP_SECONDS
-        past due in time. Returns how many were served."""
+        turn (a batch's passes), those due by turn or by time; between them (the timer), those
+        GRACE_SECONDS past due in time. Returns how many were served."""
         if self._pump_timer is not None:
             self._pump_timer.cancel()
             self._pump_timer = None
         if not self._pending:
             return 0
         loop = asyncio.get_running_loop()
+        sched = _sched(self._schedstat)
         started = time.perf_counter()
-        now, quotes, batch = loop.time(), self.quotes, self.batches_applied
+        now, quotes, batch = loop.time(), self.quotes, self.turn
         due_now, due_batch = (now, batch) if at_batch else (now - GRACE_SECONDS, -1)
         served = []
         soonest = math.inf  # when the first of those left becomes due in time
@@ -381,10 +452,21 @@ class PriceHub:
             elif listener.next_due < soonest:
                 soonest = listener.next_due
         self.flushes += len(served)
-        self._stalled("a pass", time.perf_counter() - started, len(served))
+        took = time.perf_counter() - started
+        self._stalled("a pass", took, len(served))
         pending = self._pending
         for listener in served:
             del pending[listener]
+        if self._trace is not None:
+            # start (Unix ms), ms, frames, left waiting, at a batch, batch, its arrival and flush (Unix ms),
+            # ms of its prices_changed calls before this pass, ms on a CPU and ms waiting for one in it
+            arrived, flushed = self._arrived
+            ran, waited = (b - a for a, b in zip(sched, _sched(self._schedstat), strict=True))
+            self._trace.append(
+                f"{time.time() * 1000 - took * 1000:.1f} {took * 1000:.2f} {len(served)} {len(pending)} "
+                f"{int(at_batch)} {batch} {arrived} {flushed} {self._marked * 1000 if at_batch else 0:.2f} "
+                f"{ran / 1e6:.2f} {waited / 1e6:.2f}\n"
+            )
         if self._pending:  # one timer: at the next time-due socket, or polling those not draining
             wake = soonest + GRACE_SECONDS
             self._pump_timer = loop.call_at(wake if wake > now else now + PUMP_SECONDS, self.pump)
@@ -402,6 +484,21 @@ class PriceHub:
 
 
 hub = PriceHub()
+
+
+def _open_schedstat() -> int | None:
+    try:
+        return os.open("/proc/thread-self/schedstat", os.O_RDONLY)
+    except OSError:
+        return None
+
+
+def _sched(fd: int | None) -> tuple[int, int]:
+    """The calling thread's time on a CPU and waiting for one, in ns (Linux: 0, 0 elsewhere)."""
+    if fd is None:
+        return 0, 0
+    ran, waited, _ = os.pread(fd, 100, 0).split()
+    return int(ran), int(waited)
 
 
 def tune_threads() -> None:

@@ -324,6 +324,17 @@ WS_PUSH_INTERVAL_MS = env_int("WS_PUSH_INTERVAL_MS", 200, minimum=0)
 # last one (300 s; without it 0.085 % of them, up to 292 ms), and with REST at 50 requests/s alongside
 # REST and the push as good or better (two pairs of runs; README, Performance → Live PnL). 0: all at once.
 WS_PASS_SPREAD_MS = env_int("WS_PASS_SPREAD_MS", 60, minimum=0, maximum=1000)
+# Passes per feed batch in each socket process: a socket's frames are due at one of them, the first at
+# the batch (or its slot's delay: WS_PASS_SPREAD_MS), the next ones evenly in the time to the next
+# batch, with that batch's prices. More passes, fewer frames each: a pass that runs slow (the
+# machine's other work, the host) delays fewer sockets, by less; but the later passes' prices are
+# older. Measured at the design load (README, Performance → Live PnL): with 2, newest-price p99 +50 ms
+# and fewer late frames in some runs, not all; 1 as shipped.
+WS_PASSES_PER_BATCH = env_int("WS_PASSES_PER_BATCH", 1, minimum=1, maximum=10)
+# A file each socket process appends one line per fan-out pass to (when it started, how long it took,
+# frames, the batch it served and when that batch came): for bench.live --trace, to see what the
+# process did around a late frame. Empty (the default): no trace.
+WS_PASS_TRACE = env_str("WS_PASS_TRACE") or ""
 
 # --- Trading -------------------------------------------------------------------------------------
 

@@ -12,6 +12,7 @@ from decimal import Decimal as D
 from unittest.mock import patch
 
 import pytest
+from django.test import override_settings
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -193,7 +194,9 @@ class Wire:
         self.frames.append(json.loads(payload))
 
 
-def live_socket(wire: Wire, held: list[Holding], hub: PriceHub, interval: float = 0.0) -> LiveSocket:
+def live_socket(
+    wire: Wire, held: list[Holding], hub: PriceHub, interval: float = 0.0, turn: float | None = None
+) -> LiveSocket:
     return LiveSocket(
         wire,
         LiveBook(held, hub.symbol_id, hub.quotes),
@@ -204,6 +207,7 @@ def live_socket(wire: Wire, held: list[Holding], hub: PriceHub, interval: float 
         interval=interval,
         heartbeat=20,
         on_session_ended=lambda: None,
+        batch_interval=hub.turn_seconds if turn is None else turn,
         phases=hub.phases,
     )
 
@@ -217,7 +221,7 @@ def holding(n: int, symbol: str, quantity: str, price: str) -> Holding:
 
 
 async def test_one_pass_serves_every_due_socket_and_a_stuck_one_gets_the_newest_numbers_later():
-    hub = PriceHub()
+    hub = PriceHub(passes_per_batch=1)
     fast, stuck, idle = Wire(), Wire(), Wire()
     held = [holding(1, "AUSDT", "2", "10"), holding(2, "BUSDT", "-1", "50")]
     sockets = [live_socket(w, held, hub) for w in (fast, stuck, idle)]
@@ -239,7 +243,7 @@ async def test_one_pass_serves_every_due_socket_and_a_stuck_one_gets_the_newest_
 
 
 async def test_a_socket_sends_at_most_once_per_interval_with_what_moved_meanwhile():
-    hub = PriceHub()
+    hub = PriceHub(passes_per_batch=1)
     wire = Wire()
     held = [holding(1, "AUSDT", "1", "10"), holding(2, "BUSDT", "1", "10")]
     socket = live_socket(wire, held, hub, interval=0.2)
@@ -257,7 +261,7 @@ async def test_sockets_keep_their_turn_when_two_batches_come_in_one_pass():
     """With a frame every second batch, a process's sockets take turns (half each batch). A busy
     process merges batches into one pass: the sockets it serves must keep their turns, not all
     gather into one pass of twice the frames."""
-    hub = PriceHub()
+    hub = PriceHub(passes_per_batch=1)
     held = [holding(1, "AUSDT", "1", "10")]
     first, second = Wire(), Wire()
     a = live_socket(first, held, hub, interval=0.2)
@@ -282,7 +286,7 @@ async def test_sockets_that_connect_together_take_even_turns_and_keep_them_even_
     """A pass's length is its number of frames: sockets of one connect storm, all first served at one
     batch, must not all wait for the same turn; and when many of one turn leave, the turns even out
     again by serving some sockets a batch early, never late."""
-    hub = PriceHub()
+    hub = PriceHub(passes_per_batch=1)
     held = [holding(1, "AUSDT", "1", "10")]
     wires = [Wire() for _ in range(40)]
     sockets = [live_socket(w, held, hub, interval=0.2) for w in wires]
@@ -311,11 +315,49 @@ async def test_sockets_that_connect_together_take_even_turns_and_keep_them_even_
     assert sum(1 in g for g in gaps) == 8, "the 8 that changed turns got one frame a batch early"
 
 
+@override_settings(PRICE_FLUSH_INTERVAL_MS=100)
+async def test_a_batchs_later_pass_comes_before_the_next_batch_and_serves_its_own_turn():
+    """With two passes per batch, a frame every 200 ms is due every fourth pass: a process's sockets
+    take four turns, each pass writes a quarter of them (half as many as one pass per batch would),
+    and the second pass of a batch comes half a batch later, with that batch's prices."""
+    hub = PriceHub(passes_per_batch=2)
+    assert hub.turn_seconds == 0.05
+    held = [holding(1, "AUSDT", "1", "10")]
+    wires = [Wire() for _ in range(40)]
+    # a frame every fourth pass, counted in passes; in time (where batches stop) only after 2 s, so that
+    # a slow test machine does not make them due by time instead
+    sockets = [live_socket(w, held, hub, interval=2, turn=0.5) for w in wires]
+    for socket in sockets:
+        hub.track(socket, socket.mask)
+
+    def frames() -> int:
+        return sum(len(w.frames) for w in wires)
+
+    hub.apply(batch(1, AUSDT="11"))  # the storm: every socket's first frame, then four even turns
+    assert frames() == 40
+    await asyncio.sleep(0.07)  # its later pass: nothing moved since
+    served = []
+    for n in range(2, 7):
+        before = frames()
+        hub.apply(batch(n, AUSDT=f"1{n}"))
+        first = frames() - before
+        await asyncio.sleep(0.07)  # past the batch's second pass (50 ms after its first), before the next batch
+        served.append((first, frames() - before - first))
+    # batch 2's first pass also serves the turn of batch 1's second (which had nothing new to send);
+    # those sockets keep that turn (their next frame a batch and a half later, not a gap stretched)
+    assert served == [(20, 10), (10, 10), (10, 10), (10, 10), (10, 10)]
+    assert hub.phases.sizes(4) == [10, 10, 10, 10]
+    for wire in wires:  # a frame every second batch, in the same turn, once the storm's are out
+        gaps = [b["price_ts"] - a["price_ts"] for a, b in itertools.pairwise(wire.frames[1:])]
+        assert gaps[0] in (1, 2), gaps
+        assert set(gaps[1:]) <= {2}, gaps
+
+
 async def test_every_pass_serves_its_sockets_in_the_same_order():
     """A pass writes ~1,250 frames in ~30 ms at the design load: a socket served first in one pass and
     last in the next would see its gap stretched by the whole pass. The hub serves them in the order
     they were tracked, every pass, whatever order they left and rejoined the waiting list in."""
-    hub = PriceHub()
+    hub = PriceHub(passes_per_batch=1)
     order: list[int] = []
 
     class Recording(Wire):
