@@ -36,6 +36,9 @@ def test_the_live_bench_runs(services_started, proxy):
         push_interval_ms=200,
         flush_interval_ms=100,
         pass_spread_ms=0,
+        # directly: two passes per batch and the pass trace (as `--passes-per-batch 2 --trace`)
+        passes_per_batch=2 if proxy == "none" else 1,
+        trace=proxy == "none",
         no_ceiling=proxy == "nginx",
         proxy=proxy,
     )
@@ -53,6 +56,7 @@ def test_the_live_bench_runs(services_started, proxy):
         assert report["proxy_cpu_us_per_pnl_frame"] is not None
     else:
         assert report["ceiling"]["messages_per_second"] > 0
+        assert isinstance(ours["passes_around_late"], list)
 
 
 def test_the_floor_bench_runs():
