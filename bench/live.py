@@ -1,7 +1,7 @@
 """Live PnL at the design load: thousands of authenticated sockets receiving their PnL as prices move.
 
     .venv/bin/python -m bench.live [--users 5000] [--positions 50] [--symbols 500] [--rate 2500] [--flush-interval-ms 100] [--pass-spread-ms 60]
-                                   [--passes-per-batch 1] [--trace]
+                                   [--passes-per-batch 2] [--trace]
                                    [--seconds 300] [--server uvicorn|daphne] [--web 1] [--clients 2]
                                    [--rest-rate 0] [--client-nice 10] [--no-ceiling] [--proxy none|nginx]
 
@@ -743,7 +743,7 @@ def main() -> None:
     parser.add_argument(
         "--passes-per-batch",
         type=int,
-        default=1,
+        default=2,
         help="WS_PASSES_PER_BATCH: each web process's passes per feed batch (1: one, at the batch)",
     )
     parser.add_argument(

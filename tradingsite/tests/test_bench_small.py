@@ -36,7 +36,7 @@ def test_the_live_bench_runs(services_started, proxy):
         push_interval_ms=200,
         flush_interval_ms=100,
         pass_spread_ms=0,
-        # directly: two passes per batch and the pass trace (as `--passes-per-batch 2 --trace`)
+        # directly: two passes per batch (as shipped) and the pass trace; through nginx: one pass
         passes_per_batch=2 if proxy == "none" else 1,
         trace=proxy == "none",
         no_ceiling=proxy == "nginx",
