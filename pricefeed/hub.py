@@ -124,7 +124,7 @@ class PriceHub:
         self._pending: dict[PriceListener, None] = {}
         self.phases = Phases()  # the listeners' turns among the passes
         # The pass counter the listeners' turns are counted in: `passes_per_batch` per batch received,
-        # the first at the batch, the others timed evenly until the next one (_later_passes).
+        # the first at the batch, the others timed evenly until the next one (_later_pass).
         self.turn = 0
         self._turn_timers: list[asyncio.TimerHandle] = []
         self._incoming: dict[str, Tick] = {}  # ticks received, not yet fanned out (latest wins)
@@ -419,6 +419,7 @@ class PriceHub:
     def _later_pass(self, turn: int) -> None:
         """A batch's next pass: the listeners whose turn it is, with the newest prices."""
         self.turn = turn
+        self._marked = 0.0  # (traced: the batch's prices_changed calls went before its first pass)
         self.pump(at_batch=True)
 
     def _cancel_later_passes(self) -> None:
