@@ -437,7 +437,7 @@ class PriceHub:
         if not self._pending:
             return 0
         loop = asyncio.get_running_loop()
-        sched = _sched(self._schedstat)
+        sched = _sched(self._schedstat) if self._trace is not None else (0, 0)
         started = time.perf_counter()
         now, quotes, batch = loop.time(), self.quotes, self.turn
         due_now, due_batch = (now, batch) if at_batch else (now - GRACE_SECONDS, -1)
