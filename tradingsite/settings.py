@@ -146,7 +146,8 @@ DATABASE_CONNECT_TIMEOUT = env_int("DATABASE_CONNECT_TIMEOUT", 3, minimum=1)
 def _postgres(url: str, name: str) -> dict[str, Any]:
     """A connection pool, not persistent connections: under ASGI each request's sync code runs in a
     thread of its own, so per-thread persistent connections would be opened per request and leak.
-    Pooled connections are health-checked (SELECT 1) when handed out."""
+    Pooled connections are health-checked when handed out (tradingsite/lib/postgresql: by reading the
+    socket, not a round trip)."""
     database: dict[str, Any] = dict(dj_database_url.parse(url, conn_max_age=0, conn_health_checks=True))
     if database["ENGINE"] != "django.db.backends.postgresql":
         raise ImproperlyConfigured(f"{name} must be a postgres:// URL (production runs on PostgreSQL)")

@@ -3,9 +3,12 @@ values its own loader would: aware, in `datetime.timezone.utc`, to the microseco
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta, timezone
 
+import psycopg
 import pytest
+from django.conf import settings
 from django.db import connection
 from psycopg import pq
 
@@ -37,3 +40,28 @@ def test_server_side_cursors_read_the_same(db):
     Symbol.objects.filter(symbol="DATEUSDT").update(updated_at=AT[2])
     (value,) = list(Symbol.objects.filter(symbol="DATEUSDT").values_list("updated_at", flat=True).iterator(10))
     assert (value, value.tzinfo) == (AT[2], UTC)
+
+
+def _backend_pid() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        return int(cursor.fetchone()[0])
+
+
+def test_a_pooled_connection_the_server_ended_is_replaced_as_it_is_handed_out(transactional_db):
+    """The pool's check reads the socket instead of a round trip: a connection the server ended
+    (here `pg_terminate_backend`, as a restart does) is seen and replaced, and the next request's
+    query runs; a quiet connection is handed out again as it is."""
+    assert settings.DATABASES["default"]["CONN_HEALTH_CHECKS"]
+    assert getattr(connection, "pool", None) is not None
+    first = _backend_pid()
+    connection.close()  # back to the pool
+    assert _backend_pid() == first  # quiet: the same connection again
+    connection.close()
+    params = connection.get_connection_params()
+    params.pop("context", None)
+    with psycopg.connect(**params, autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid = %s", [first])
+    time.sleep(0.2)  # the server's notice reaches the pooled socket
+    second = _backend_pid()
+    assert second != first
