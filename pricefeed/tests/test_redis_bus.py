@@ -57,6 +57,16 @@ async def test_readers_get_what_was_stored_and_skip_missing_symbols(redis_client
     assert status.source == "simulated"
 
 
+async def test_a_reader_sees_each_new_price_and_a_malformed_one_is_skipped(redis_client):
+    """A tick decoded once is reused while its stored bytes are the same: never past a change."""
+    bus = RedisPriceBus(str(settings.REDIS_URL), ttl_seconds=60)
+    for price, ts in (("141.62", 5), ("141.63", 6), ("141.62", 7), ("141.62", 7)):
+        await bus.publish(batch(("SOLUSDT", price, ts)))
+        assert bus.get_many(["SOLUSDT"]) == {"SOLUSDT": Tick("SOLUSDT", Decimal(price), ts, ts + 3)}
+    redis_client.set("price:SOLUSDT", b'{"symbol":"SOLUSDT","price":"-1","event_ts":8,"received_ts":9}')
+    assert bus.get_many(["SOLUSDT"]) == {}
+
+
 async def test_subscribers_receive_batches_in_order(redis_client):
     bus = RedisPriceBus(str(settings.REDIS_URL), ttl_seconds=60)
     received: list[Batch] = []
