@@ -112,6 +112,18 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
+# A trading API request with a bearer token (tradingsite/handlers.py) goes through this shorter
+# chain: no static files, cookie session, CSRF (a bearer request is never a cross-site one), Django's
+# user (DRF authenticates it) or messages. None: every request takes MIDDLEWARE.
+BEARER_API_MIDDLEWARE: list[str] | None = [
+    "tradingsite.lib.logs.RequestIdMiddleware",
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    "tradingsite.middleware.NulCharacterMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
+]
 
 # Every request body (API JSON, page forms) is small: a larger one is refused with 413 before it is
 # read (tradingsite.middleware.BodyLimitMiddleware).
