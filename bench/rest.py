@@ -429,6 +429,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
             WEB_MAX_CONNECTIONS_PER_ADDRESS="0",  # every bench client is on this machine's loopback
             LOG_LEVEL="WARNING",
             **({"WEB_MAX_IN_FLIGHT": str(args.max_in_flight)} if args.max_in_flight else {}),
+            **({"WEB_THREADS": str(args.web_threads)} if args.web_threads else {}),
         )
         subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
         seed = SEED.replace("{password}", PASSWORD).replace("{users}", str(args.users))
@@ -549,6 +550,7 @@ def main() -> None:
         "--table-trades", type=int, default=0, help="trades table size: this many more, over 5,000 users"
     )
     parser.add_argument("--max-in-flight", type=int, default=0, help="WEB_MAX_IN_FLIGHT (default: the setting's)")
+    parser.add_argument("--web-threads", type=int, default=0, help="WEB_THREADS (default: the setting's)")
     parser.add_argument("--trades", type=int, default=1000, help="the reader's trade history")
     parser.add_argument("--csv-rows", type=int, default=0)
     parser.add_argument("--cpu-per-endpoint", action="store_true")

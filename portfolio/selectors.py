@@ -12,7 +12,7 @@ from typing import Any
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import connections, transaction
-from django.db.models import BooleanField, Field, QuerySet, Sum
+from django.db.models import BooleanField, QuerySet, Sum
 from django.db.models.expressions import RawSQL
 
 from portfolio import domain
@@ -29,7 +29,8 @@ from portfolio.payloads import (
 )
 from pricefeed.bus import get_bus
 from pricefeed.domain import Tick
-from tradingsite.db import PRIMARY, lagging_reads
+from tradingsite.db import lagging_reads
+from tradingsite.lib.compiled import CompiledValues
 from tradingsite.lib.memory import collection_paused
 from tradingsite.lib.numbers import average_str, decimal_str
 
@@ -71,38 +72,18 @@ def _marked(user_id: int) -> tuple[list[Holding], dict[str, Tick], list[tuple[Ho
 def portfolio_summary(*, user_id: int) -> dict[str, Any]:
     """The totals of the open positions that have a price (as the live socket's): three columns read,
     no position marked one by one."""
-    rows = _open_position_costs(user_id)
+    rows = _OPEN_POSITION_COSTS.rows(user_id=user_id)
     ticks = get_bus().get_many({symbol for symbol, _, _ in rows})
     priced = [(quantity, cost, ticks[symbol].price) for symbol, quantity, cost in rows if symbol in ticks]
     return totals_payload(domain.totals_at(priced), priced=len(priced), positions=len(rows))
 
 
-def _open_position_costs(user_id: int) -> list[tuple[str, Decimal, Decimal]]:
-    """(symbol, quantity, cost basis) of each open position. On PostgreSQL one SQL statement kept
-    as text: building it through the ORM cost ~270 µs of CPU per request, a fifth of a portfolio
-    read (bench.rest); psycopg returns `numeric` as Decimal, as the ORM would. SQLite's values
-    need the ORM's converters."""
-    database = connections[PRIMARY]
-    if database.vendor != "postgresql":
-        positions = Position.objects.filter(user_id=user_id, status=Position.Status.OPEN)
-        return list(positions.values_list("symbol_id", "quantity", "cost_basis"))
-    with database.cursor() as cursor:
-        cursor.execute(_OPEN_POSITION_COSTS, [user_id, Position.Status.OPEN.value])
-        rows: list[tuple[str, Decimal, Decimal]] = cursor.fetchall()
-        return rows
-
-
-def _column(name: str) -> str:
-    field = Position._meta.get_field(name)
-    assert isinstance(field, Field)
-    assert field.column
-    return connections[PRIMARY].ops.quote_name(field.column)
-
-
-_OPEN_POSITION_COSTS = (  # names from the model, quoted; values bound as parameters
-    f"SELECT {_column('symbol')}, {_column('quantity')}, {_column('cost_basis')}"  # noqa: S608
-    f" FROM {connections[PRIMARY].ops.quote_name(Position._meta.db_table)}"
-    f" WHERE {_column('user')} = %s AND {_column('status')} = %s"
+# (symbol, quantity, cost basis) of each open position (tradingsite/lib/compiled.py).
+_OPEN_POSITION_COSTS = CompiledValues(
+    lambda user_id: Position.objects.filter(user_id=user_id, status=Position.Status.OPEN).values_list(
+        "symbol_id", "quantity", "cost_basis"
+    ),
+    user_id=-7_000_001,
 )
 
 

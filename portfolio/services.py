@@ -39,6 +39,7 @@ from pricefeed.domain import Tick, now_ms
 from pricefeed.models import Symbol
 from pricefeed.selectors import symbol_get
 from tradingsite import metrics
+from tradingsite.lib.compiled import CompiledValues
 from tradingsite.lib.errors import ApplicationError
 from tradingsite.lib.layer import group_send
 from tradingsite.lib.numbers import decimal_str
@@ -275,18 +276,28 @@ def _fresh_price(symbol: str) -> Tick:
     return tick
 
 
+# The acceptance's per-user reads, compiled once (tradingsite/lib/compiled.py).
+_OPEN_BOOKS = CompiledValues(
+    lambda user_id: Position.objects.filter(user_id=user_id, status=Position.Status.OPEN).values_list(
+        "symbol_id", "quantity", "avg_entry_price"
+    ),
+    user_id=-7_000_001,
+)
+_PENDING_ORDERS = CompiledValues(
+    lambda user_id: Order.objects.filter(user_id=user_id, status=Order.Status.PENDING).values_list(
+        "symbol_id", "side", "quantity", "price", "fee_rate"
+    ),
+    user_id=-7_000_001,
+)
+
+
 def _open_books(user_id: int) -> dict[str, tuple[Decimal, Decimal]]:
     """symbol → (quantity, average entry price) of the user's open positions."""
-    rows = Position.objects.filter(user_id=user_id, status=Position.Status.OPEN).values_list(
-        "symbol_id", "quantity", "avg_entry_price"
-    )
-    return {symbol: (quantity, average) for symbol, quantity, average in rows}
+    return {symbol: (quantity, average) for symbol, quantity, average in _OPEN_BOOKS.rows(user_id=user_id)}
 
 
 def _pending_orders(user_id: int) -> list[PendingOrder]:
-    rows = Order.objects.filter(user_id=user_id, status=Order.Status.PENDING).values_list(
-        "symbol_id", "side", "quantity", "price", "fee_rate"
-    )
+    rows = _PENDING_ORDERS.rows(user_id=user_id)
     return [PendingOrder(symbol, Side(side), quantity, price, rate) for symbol, side, quantity, price, rate in rows]
 
 
