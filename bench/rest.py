@@ -1,17 +1,19 @@
 """The REST API at the design load: mixed open-loop traffic against the Procfile's HTTP pool, with the
 Celery worker filling every order, and the CSV export of a long history.
 
-    .venv/bin/python -m bench.rest [--orders-rate 50] [--reads-rate 350] [--seconds 30]
+    .venv/bin/python -m bench.rest [--orders-rate 50] [--reads-rate 350] [--seconds 30] [--warmup 5]
                                    [--web-workers 2] [--trades 1000] [--csv-rows 100000]
                                    [--cpu-per-endpoint]
 
 1. Starts its own PostgreSQL and Redis (or uses DATABASE_URL / REDIS_URL), a fresh database, the
    HTTP pool (`--web-workers` processes), a Celery worker (2 processes) and the simulated feeder.
 2. Seeds `--users` traders and one reader holding 50 open positions and `--trades` trades.
-3. Open loop for `--seconds`: `--orders-rate` POST /orders a second (rotating traders) and
+3. After `--warmup` seconds of the same load (not measured: a cold pool opens its connections), an
+   open loop for `--seconds`: `--orders-rate` POST /orders a second (rotating traders) and
    `--reads-rate` reads a second, half GET /portfolio and half GET /trades (a page of 100) of the
    reader; each request timed from its scheduled start (a slow server is not hidden by a waiting
-   client). Reports per endpoint: rate, p50 / p99 / max, errors, timeouts; CPU per process.
+   client). Reports per endpoint: rate, p50 / p99 / max, errors, timeouts; CPU per process; each
+   second's p99 (a few bad seconds, or all along?).
 4. `--cpu-per-endpoint`: then each endpoint alone at 50/s for 10 s: the HTTP pool's CPU per request.
 5. `--csv-rows N`: a user with N trades downloads GET /trades as CSV: rows/s and the HTTP pool's
    RSS growth while it streams.
@@ -154,12 +156,37 @@ class Timings:
     def __init__(self) -> None:
         self.ms: dict[str, list[float]] = {}
         self.errors: dict[str, int] = {}
+        self.when: list[tuple[float, float]] = []  # (scheduled start, ms) of every request served
 
-    def add(self, kind: str, ms: float, ok: bool, status: str) -> None:
+    def add(self, kind: str, ms: float, ok: bool, status: str, due: float = 0.0) -> None:
         if ok:
             self.ms.setdefault(kind, []).append(ms)
+            self.when.append((due, ms))
         else:
             self.errors[f"{kind} {status}"] = self.errors.get(f"{kind} {status}", 0) + 1
+
+    def by_second(self, over_ms: float = 30.0) -> dict[str, Any]:
+        """Whether the slow requests come in a few bad seconds (a stall) or all along (saturation):
+        each second's p99, and the share of requests over `over_ms` in the 5 worst seconds."""
+        if not self.when:
+            return {}
+        start = min(due for due, _ in self.when)
+        seconds: dict[int, list[float]] = {}
+        for due, ms in self.when:
+            seconds.setdefault(int(due - start), []).append(ms)
+        p99s = sorted(((percentile(v, 99), n) for n, v in seconds.items()), reverse=True)
+        slow = {n: sum(ms > over_ms for ms in v) for n, v in seconds.items()}
+        worst = [n for _, n in p99s[:5]]
+        total_slow = sum(slow.values())
+        return {
+            "seconds": len(seconds),
+            "median_second_p99_ms": round(sorted(p for p, _ in p99s)[len(p99s) // 2], 1),
+            "worst_seconds": [{"second": n, "p99_ms": round(p, 1), "over": slow[n]} for p, n in p99s[:5]],
+            "seconds_with_p99_over": sum(p > over_ms for p, _ in p99s),
+            "over_ms": over_ms,
+            "requests_over": total_slow,
+            "share_of_them_in_worst_5_seconds": round(sum(slow[n] for n in worst) / total_slow, 3) if total_slow else 0,
+        }
 
     def summary(self, seconds: float) -> dict[str, Any]:
         return {
@@ -276,7 +303,7 @@ async def timed(timings: Timings, kind: str, due: float, request: Any) -> None:
         ok, label = False, "timeout"
     except (OSError, asyncio.IncompleteReadError, ValueError, IndexError) as exc:
         ok, label = False, type(exc).__name__
-    timings.add(kind, (time.perf_counter() - due) * 1000, ok, label)
+    timings.add(kind, (time.perf_counter() - due) * 1000, ok, label, due)
 
 
 async def open_loop(make: Any, rate: float, seconds: float) -> None:
@@ -291,6 +318,18 @@ async def open_loop(make: Any, rate: float, seconds: float) -> None:
         tasks.append(asyncio.create_task(make(n, due)))
         n += 1
     await asyncio.gather(*tasks)
+
+
+def _by_second_line(seconds: dict[str, Any]) -> str:
+    if not seconds:
+        return ""
+    worst = ", ".join(f"s {w['second']}: {w['p99_ms']} ms ({w['over']} over)" for w in seconds["worst_seconds"])
+    return (
+        f"Per second: median second's p99 {seconds['median_second_p99_ms']} ms; {seconds['seconds_with_p99_over']}"
+        f" of {seconds['seconds']} seconds with p99 over {seconds['over_ms']:g} ms; worst: {worst}; of the"
+        f" {seconds['requests_over']} requests over {seconds['over_ms']:g} ms,"
+        f" {seconds['share_of_them_in_worst_5_seconds']:.0%} in those 5 seconds."
+    )
 
 
 def cpu_seconds(pid: int) -> float:
@@ -455,6 +494,12 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         base = f"http://127.0.0.1:{port}"
         web_pid = processes["web"].proc.pid
         tokens = asyncio.run(logins(base, args.users))
+        if args.warmup:
+            # The same load first, not measured: the pools' connections (PostgreSQL, Redis) open as
+            # the load needs them, and the first second of a cold server was the run's worst by far
+            # (p99 160-190 ms against 34-39 ms in the median second, rest-20261205-071151/071241).
+            print(f"warming up for {args.warmup:.0f}s …", flush=True)
+            asyncio.run(mixed_load(base, tokens, args.orders_rate, args.reads_rate, args.warmup))
         sampler = Sampler({name: p.proc.pid for name, p in processes.items()})
         print(f"{args.orders_rate} orders/s + {args.reads_rate} reads/s for {args.seconds:.0f}s …", flush=True)
         timings = asyncio.run(mixed_load(base, tokens, args.orders_rate, args.reads_rate, args.seconds))
@@ -464,6 +509,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
             "machine": f"{os.cpu_count()} cores",
             "config": vars(args),
             "endpoints": timings.summary(args.seconds),
+            "by_second": timings.by_second(),
             "errors": timings.errors,
             "cpu_percent_of_one_core": cpu,
             "web_cpu_ms_per_request": round(
@@ -512,6 +558,7 @@ def write(report: dict[str, Any]) -> None:
         f"Trades table: ~{report['trades_table']['rows_estimate']:,} rows, {report['trades_table']['total_mb']:,} MB"
         " with its indexes.",
         f"HTTP pool CPU per request: {report['web_cpu_ms_per_request']} ms.",
+        _by_second_line(report["by_second"]),
         "",
         "| process | CPU % of one core |",
         "|---|---|",
@@ -544,6 +591,7 @@ def main() -> None:
     parser.add_argument("--orders-rate", type=float, default=50)
     parser.add_argument("--reads-rate", type=float, default=350, help="half GET /portfolio, half GET /trades")
     parser.add_argument("--seconds", type=float, default=30)
+    parser.add_argument("--warmup", type=float, default=5, help="seconds of the same load before measuring")
     parser.add_argument("--users", type=int, default=50)
     parser.add_argument("--web-workers", type=int, default=2)
     parser.add_argument(
