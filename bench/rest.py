@@ -30,6 +30,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -263,7 +264,17 @@ async def logins(base: str, users: int) -> list[str]:
         return [await login(client, f"rest{i}") for i in range(users)]
 
 
-async def mixed_load(base: str, tokens: list[str], orders_rate: float, reads_rate: float, seconds: float) -> Timings:
+async def mixed_load(
+    base: str,
+    tokens: list[str],
+    orders_rate: float,
+    reads_rate: float,
+    seconds: float,
+    warmup: float = 0.0,
+    on_start: Callable[[], None] | None = None,
+) -> Timings:
+    """The open loop for `seconds`, after `warmup` seconds of the same load on the same connections
+    (not measured); `on_start` is called as the measured part begins."""
     timings = Timings()
     users = len(tokens)
     host, port = base.split("//", 1)[1].split(":")
@@ -281,16 +292,23 @@ async def mixed_load(base: str, tokens: list[str], orders_rate: float, reads_rat
     trades = raw_request("GET", "/api/v1/trades?limit=100", tokens[0])
     portfolio = raw_request("GET", "/api/v1/portfolio", tokens[0])
 
-    async def order(n: int, due: float) -> None:
-        await timed(timings, "POST /orders", due, connections.request(orders[n % len(orders)]))
+    async def run(record: Timings, span: float) -> None:
+        async def order(n: int, due: float) -> None:
+            await timed(record, "POST /orders", due, connections.request(orders[n % len(orders)]))
 
-    async def read(n: int, due: float) -> None:
-        if n % 2:
-            await timed(timings, "GET /trades", due, connections.request(trades))
-        else:
-            await timed(timings, "GET /portfolio", due, connections.request(portfolio))
+        async def read(n: int, due: float) -> None:
+            if n % 2:
+                await timed(record, "GET /trades", due, connections.request(trades))
+            else:
+                await timed(record, "GET /portfolio", due, connections.request(portfolio))
 
-    await asyncio.gather(open_loop(order, orders_rate, seconds), open_loop(read, reads_rate, seconds))
+        await asyncio.gather(open_loop(order, orders_rate, span), open_loop(read, reads_rate, span))
+
+    if warmup:
+        await run(Timings(), warmup)
+    if on_start is not None:
+        on_start()
+    await run(timings, seconds)
     return timings
 
 
@@ -494,16 +512,23 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         base = f"http://127.0.0.1:{port}"
         web_pid = processes["web"].proc.pid
         tokens = asyncio.run(logins(base, args.users))
-        if args.warmup:
-            # The same load first, not measured: the pools' connections (PostgreSQL, Redis) open as
-            # the load needs them, and the first second of a cold server was the run's worst by far
-            # (p99 160-190 ms against 34-39 ms in the median second, rest-20261205-071151/071241).
-            print(f"warming up for {args.warmup:.0f}s …", flush=True)
-            asyncio.run(mixed_load(base, tokens, args.orders_rate, args.reads_rate, args.warmup))
-        sampler = Sampler({name: p.proc.pid for name, p in processes.items()})
-        print(f"{args.orders_rate} orders/s + {args.reads_rate} reads/s for {args.seconds:.0f}s …", flush=True)
-        timings = asyncio.run(mixed_load(base, tokens, args.orders_rate, args.reads_rate, args.seconds))
-        cpu = sampler.cpu_percent()
+        # The same load first on the same connections, not measured: the pools' connections
+        # (PostgreSQL, Redis) open as the load needs them, and the first second of a cold server
+        # was the run's worst by far (p99 160-190 ms against 34-39 ms in the median second,
+        # rest-20261205-071151/071241).
+        samplers: list[Sampler] = []
+
+        def measuring() -> None:
+            samplers.append(Sampler({name: p.proc.pid for name, p in processes.items()}))
+            print(f"{args.orders_rate} orders/s + {args.reads_rate} reads/s for {args.seconds:.0f}s …", flush=True)
+
+        print(f"warming up for {args.warmup:.0f}s …", flush=True)
+        timings = asyncio.run(
+            mixed_load(
+                base, tokens, args.orders_rate, args.reads_rate, args.seconds, warmup=args.warmup, on_start=measuring
+            )
+        )
+        cpu = samplers[0].cpu_percent()
         report: dict[str, Any] = {
             "command": "python -m bench.rest " + " ".join(sys.argv[1:]),
             "machine": f"{os.cpu_count()} cores",
