@@ -30,7 +30,7 @@ from portfolio.payloads import (
 from pricefeed.bus import get_bus
 from pricefeed.domain import Tick
 from tradingsite.db import lagging_reads
-from tradingsite.lib.compiled import CompiledValues
+from tradingsite.lib.compiled import MARKER, CompiledValues
 from tradingsite.lib.memory import collection_paused
 from tradingsite.lib.numbers import average_str, decimal_str
 
@@ -83,7 +83,7 @@ _OPEN_POSITION_COSTS = CompiledValues(
     lambda user_id: Position.objects.filter(user_id=user_id, status=Position.Status.OPEN).values_list(
         "symbol_id", "quantity", "cost_basis"
     ),
-    user_id=-7_000_001,
+    user_id=MARKER,
 )
 
 

@@ -39,7 +39,7 @@ from pricefeed.domain import Tick, now_ms
 from pricefeed.models import Symbol
 from pricefeed.selectors import symbol_get
 from tradingsite import metrics
-from tradingsite.lib.compiled import CompiledValues
+from tradingsite.lib.compiled import MARKER, CompiledValues
 from tradingsite.lib.errors import ApplicationError
 from tradingsite.lib.layer import group_send
 from tradingsite.lib.numbers import decimal_str
@@ -281,13 +281,13 @@ _OPEN_BOOKS = CompiledValues(
     lambda user_id: Position.objects.filter(user_id=user_id, status=Position.Status.OPEN).values_list(
         "symbol_id", "quantity", "avg_entry_price"
     ),
-    user_id=-7_000_001,
+    user_id=MARKER,
 )
 _PENDING_ORDERS = CompiledValues(
     lambda user_id: Order.objects.filter(user_id=user_id, status=Order.Status.PENDING).values_list(
         "symbol_id", "side", "quantity", "price", "fee_rate"
     ),
-    user_id=-7_000_001,
+    user_id=MARKER,
 )
 
 

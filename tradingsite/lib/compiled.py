@@ -7,7 +7,7 @@ query never changes between calls, only its parameters. So:
 
     OPEN_BOOKS = CompiledValues(
         lambda user_id: Position.objects.filter(user_id=user_id, status="open").values_list(...),
-        user_id=-7_000_001,  # a marker: a value no call passes, found among the compiled parameters
+        user_id=MARKER,  # a value no call passes, found among the compiled parameters
     )
     rows = OPEN_BOOKS.rows(user_id=42)
 
@@ -24,6 +24,8 @@ from typing import Any
 
 from django.db import connections
 from django.db.models import QuerySet
+
+MARKER = -7_000_001  # an id no row has: a parameter's place among the compiled ones
 
 
 class CompiledValues:

@@ -12,7 +12,7 @@ from django.utils import timezone
 from accounts.models import User
 from portfolio.models import Position
 from pricefeed.services import symbol_sync_from_snapshot
-from tradingsite.lib.compiled import CompiledValues
+from tradingsite.lib.compiled import MARKER, CompiledValues
 
 pytestmark = [pytest.mark.integration]
 
@@ -37,7 +37,7 @@ def test_compiled_rows_equal_the_orms_for_each_parameter(db):
     users[1].positions.filter(symbol_id="ETHUSDT").update(
         status=Position.Status.CLOSED, quantity=0, closed_at=timezone.now()
     )
-    compiled = CompiledValues(_open, user_id=-7_000_001)
+    compiled = CompiledValues(_open, user_id=MARKER)
     for user in [*users, *users]:
         with CaptureQueriesContext(connection) as queries:
             rows = compiled.rows(user_id=user.pk)
@@ -54,6 +54,6 @@ def test_compiled_rows_equal_the_orms_for_each_parameter(db):
 
 
 def test_a_marker_missing_from_the_compiled_parameters_is_refused(db):
-    compiled = CompiledValues(lambda user_id: Position.objects.filter(user_id=5).values_list("id"), user_id=-7_000_001)
+    compiled = CompiledValues(lambda user_id: Position.objects.filter(user_id=5).values_list("id"), user_id=MARKER)
     with pytest.raises(ValueError, match="each marker"):
         compiled.rows(user_id=5)
