@@ -3,7 +3,7 @@ Celery worker filling every order, and the CSV export of a long history.
 
     .venv/bin/python -m bench.rest [--orders-rate 50] [--reads-rate 350] [--seconds 30] [--warmup 5]
                                    [--web-workers 2] [--trades 1000] [--csv-rows 100000]
-                                   [--cpu-per-endpoint]
+                                   [--cpu-per-endpoint] [--setting NAME=VALUE]
 
 1. Starts its own PostgreSQL and Redis (or uses DATABASE_URL / REDIS_URL), a fresh database, the
    HTTP pool (`--web-workers` processes), a Celery worker (2 processes) and the simulated feeder.
@@ -487,6 +487,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
             LOG_LEVEL="WARNING",
             **({"WEB_MAX_IN_FLIGHT": str(args.max_in_flight)} if args.max_in_flight else {}),
             **({"WEB_THREADS": str(args.web_threads)} if args.web_threads else {}),
+            **dict(setting.split("=", 1) for setting in args.setting),
         )
         subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
         seed = SEED.replace("{password}", PASSWORD).replace("{users}", str(args.users))
@@ -624,6 +625,13 @@ def main() -> None:
     )
     parser.add_argument("--max-in-flight", type=int, default=0, help="WEB_MAX_IN_FLIGHT (default: the setting's)")
     parser.add_argument("--web-threads", type=int, default=0, help="WEB_THREADS (default: the setting's)")
+    parser.add_argument(
+        "--setting",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="an environment setting for the servers, e.g. HOT_PATH=0 (repeatable)",
+    )
     parser.add_argument("--trades", type=int, default=1000, help="the reader's trade history")
     parser.add_argument("--csv-rows", type=int, default=0)
     parser.add_argument("--cpu-per-endpoint", action="store_true")

@@ -56,7 +56,7 @@ METHODS = [method.value for method in Method]  # the cost-basis methods, as the 
 
 
 class TradesNewestFirst(TimeCursorPagination):
-    ordering = ("-executed_at", "-id")
+    ordering = selectors.TRADES_ORDERING
 
 
 def _json_body(request: Request) -> dict[str, Any]:

@@ -25,6 +25,7 @@ from portfolio.payloads import (
     TRADE_FIELDS,
     position_model_payload,
     totals_payload,
+    trade_json,
     trade_row_payload,
 )
 from pricefeed.bus import get_bus
@@ -207,6 +208,32 @@ def trade_queryset(*, user_id: int, symbol: str | None = None, start: Any = None
     if end:
         trades = trades.filter(executed_at__lt=end)
     return trades
+
+
+TRADES_ORDERING = ("-executed_at", "-id")  # newest first: the trade list's order (its cursor's position first)
+
+
+def trade_json_page(*, user_id: int, rows: int) -> list[tuple[datetime, str, str]]:
+    """The user's newest `rows` trades as (executed_at, client order id, the trade's JSON written
+    by the database), as GET /api/v1/trades reads its first page; the query built once per row count
+    (tradingsite/lib/compiled.py). PostgreSQL only (the JSON is its)."""
+    page = _TRADE_JSON_PAGES.get(rows)
+    if page is None:
+        if len(_TRADE_JSON_PAGES) > 64:
+            _TRADE_JSON_PAGES.clear()
+        page = _TRADE_JSON_PAGES[rows] = CompiledValues(
+            lambda user_id: (
+                trade_queryset(user_id=user_id)
+                .annotate(json=trade_json())
+                .order_by(*TRADES_ORDERING)
+                .values_list("executed_at", "order__client_order_id", "json")[:rows]
+            ),
+            user_id=MARKER,
+        )
+    return page.rows(user_id=user_id)
+
+
+_TRADE_JSON_PAGES: dict[int, CompiledValues] = {}
 
 
 # --- the realized-gains report (the tax view) ---------------------------------------------------------

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import functools
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from asgiref.sync import sync_to_async
@@ -31,6 +31,10 @@ from tradingsite.lib.errors import HTTP_CODES
 
 PROBES = frozenset({"/healthz", "/readyz"})
 OVERLOADED = orjson.dumps({"error": {"code": "overloaded", "message": HTTP_CODES["overloaded"].meaning, "details": {}}})
+
+
+if TYPE_CHECKING:
+    from tradingsite.hotpath import HotPath
 
 
 class SyncChainASGIHandler(ASGIHandler):
@@ -51,6 +55,9 @@ class SyncChainASGIHandler(ASGIHandler):
         if settings.BEARER_API_MIDDLEWARE is not None:
             self.bearer_api = _BearerApiHandler()
             self.bearer_api.load_middleware()
+        from tradingsite.hotpath import HotPath  # (imports models: after django.setup())
+
+        self.hot_path: HotPath | None = HotPath.configured()
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -92,8 +99,13 @@ class SyncChainASGIHandler(ASGIHandler):
             assert error_response is not None
             response = error_response
         else:
-            chain = self.bearer_api if self.bearer_api is not None and _bearer_api_request(scope) else self
-            response = chain.get_response(request)
+            bearer = self.bearer_api is not None and _bearer_api_request(scope)
+            hot = self.hot_path.respond(request) if bearer and self.hot_path is not None else None
+            if hot is not None:
+                response = hot
+            else:
+                chain = self.bearer_api if bearer and self.bearer_api is not None else self
+                response = chain.get_response(request)
             response._handler_class = self.__class__  # type: ignore[attr-defined]
         if not response.streaming:
             response.close()  # request_finished: the connection goes back to the pool, on its thread

@@ -124,6 +124,9 @@ BEARER_API_MIDDLEWARE: list[str] | None = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
+# The reads API clients poll (the portfolio, the newest trades) answered without that chain, the URL
+# resolver and DRF, with the chain's effects (tradingsite/hotpath.py); off: they take the chain.
+HOT_PATH = env_bool("HOT_PATH", True)
 
 # Every request body (API JSON, page forms) is small: a larger one is refused with 413 before it is
 # read (tradingsite.middleware.BodyLimitMiddleware).
