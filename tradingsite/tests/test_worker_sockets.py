@@ -1,0 +1,111 @@
+"""`tradingsite.serve --workers N` gives each worker its own listening socket on the port
+(SO_REUSEPORT): connections opened at once are spread over the workers, and a worker that dies is
+started again on its socket and serves its share."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import time
+from collections import Counter
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tradingsite.testing.processes import Process
+from tradingsite.testing.servers import free_port, wait_for_port
+
+pytestmark = pytest.mark.integration
+
+CONNECTIONS = 100
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        children = (task / "children").read_text().split()
+        found += [int(child) for child in children]
+    return found
+
+
+def _workers(parent: int) -> list[int]:
+    """The server's worker processes (its children that hold a listening socket of their own)."""
+    return [pid for pid in _children(parent) if _socket_inodes(pid)]
+
+
+def _socket_inodes(pid: int) -> set[int]:
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(int(target[8:-1]))
+    return inodes
+
+
+def _established(port: int) -> set[int]:
+    """Inodes of the established TCP connections on the server's side of `port`."""
+    inodes = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        local_port, state = int(fields[1].split(":")[1], 16), fields[3]
+        if local_port == port and state == "01":
+            inodes.add(int(fields[9]))
+    return inodes
+
+
+def _held_by(port: int, workers: list[int]) -> Counter[int]:
+    established = _established(port)
+    return Counter({pid: len(_socket_inodes(pid) & established) for pid in workers})
+
+
+def _open(port: int) -> list[socket.socket]:
+    opened = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(CONNECTIONS)]
+    for sock in opened:  # one request each: every connection accepted and served
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+    for sock in opened:
+        assert sock.recv(65536).startswith(b"HTTP/1.1 200"), "a connection was not served"
+    return opened
+
+
+def test_connections_opened_at_once_are_spread_over_the_workers_and_a_dead_one_comes_back(production_env):
+    port = free_port()
+    command = [
+        "/bin/sh",
+        "-c",
+        f"exec python -m tradingsite.serve --pool http --host 127.0.0.1 --port {port} --workers 2",
+    ]
+    server = Process(command, env=production_env)
+    opened: list[socket.socket] = []
+    try:
+        wait_for_port(port, 30, server.proc)
+        deadline = time.monotonic() + 30
+        while len(workers := _workers(server.proc.pid)) < 2:
+            assert time.monotonic() < deadline, server.output
+            time.sleep(0.2)
+        opened = _open(port)
+        held = _held_by(port, workers)
+        assert sum(held.values()) == CONNECTIONS
+        assert min(held.values()) >= 30, held  # binomial(100, 1/2): below 30 once in ~50,000 runs
+
+        for sock in opened:
+            sock.close()
+        os.kill(workers[0], signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        while len(now := _workers(server.proc.pid)) < 2 or workers[0] in now:
+            assert time.monotonic() < deadline, server.output
+            time.sleep(0.2)
+        while httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5).status_code != 200:
+            assert time.monotonic() < deadline, server.output
+            time.sleep(0.2)
+        opened = _open(port)
+        held = _held_by(port, now)
+        assert min(held.values()) >= 30, held  # the new worker serves the dead one's share
+    finally:
+        for sock in opened:
+            sock.close()
+        server.stop()
