@@ -92,6 +92,7 @@ class BalancedMultiprocess(Multiprocess):
             if not new.wait_until_ready(self.config.timeout_worker_healthcheck, self.should_exit):
                 new.kill()
                 new.join()
+                logger.error("a new worker was not ready in time; keeping worker [%s]", old.pid)
                 return
             old.terminate()
             old.join()
@@ -106,8 +107,10 @@ class BalancedMultiprocess(Multiprocess):
             process.kill()  # hung: killed; dead: reaped
             process.join()
             if process.exitcode == STARTUP_FAILURE:  # the app cannot start: neither will its replacement
+                logger.error("worker [%s] failed to start, stopping", process.pid)
                 self.should_exit.set()
                 return
+            logger.info("worker [%s] died; starting another on its socket", process.pid)
             self.processes[index] = self._worker(index)
             self.processes[index].start()
 
