@@ -60,7 +60,12 @@ PRICE_TS = re.compile(rb'"price_ts":(\d+)')
 PNL = re.compile(rb'^\{"type": ?"pnl"')  # ours and the ceiling's; a snapshot carries price_ts too
 SINCE_TS = re.compile(rb'"since_ts":(\d+)')
 SENT_TS = re.compile(rb'"ts":(\d+)')
-SIZE_SAMPLES = 4000  # pnl frame sizes kept per client process, for the ceiling's size distribution
+# Every SIZE_STRIDE-th pnl frame's size, per client process, for the ceiling's size distribution: taken
+# over the measured window only (reported and cleared each second, like the latencies). Until
+# 2026-12-05 the first 4,000 frames of each client were kept: frames of the connect storm, half as
+# large again as the window's (mean 1,651 against 1,080 bytes in `live-20261205-112506`), so the
+# ceiling was measured with larger frames than ours and came out lower.
+SIZE_STRIDE = 97
 TYPE = re.compile(rb'"type":"(\w+)"')
 
 SEED = r"""
@@ -292,7 +297,7 @@ async def _clients(urls: list[str], tokens: list[str], report: Any, stop: Any, c
                             if len(state["late_detail"]) < 200:
                                 state["late_detail"].append((i % len(urls), last_sent, int(sent.group(1))))
                     last_sent = int(sent.group(1))
-                if len(state["sizes"]) < SIZE_SAMPLES:
+                if state["pnl"] % SIZE_STRIDE == 0:
                     state["sizes"].append(len(data))
             kind = TYPE.search(data[:40])
             if kind:
@@ -329,7 +334,7 @@ async def _clients(urls: list[str], tokens: list[str], report: Any, stop: Any, c
         await asyncio.sleep(1)
         state["cpu"] = time.process_time()  # this client's own CPU: the load generator's share of the machine
         report.put({**{k: (list(v) if isinstance(v, list) else v) for k, v in state.items()}, "_pid": os.getpid()})
-        for name in ("latency", "oldest", "gaps", "sent_gaps", "late", "late_sent", "late_detail"):
+        for name in ("latency", "oldest", "gaps", "sent_gaps", "late", "late_sent", "late_detail", "sizes"):
             state[name].clear()
     for task in tasks:
         task.cancel()
@@ -559,6 +564,7 @@ def drive_sockets(
         "late": [],
         "late_sent": [],
         "late_detail": [],
+        "sizes": [],
     }
     # Wait until every socket is open (or broke), then measure for `seconds`.
     deadline = time.monotonic() + 300
@@ -600,7 +606,7 @@ def drive_sockets(
         for k, v in s.get("types", {}).items():
             types[k] = types.get(k, 0) + v
     opened = sum(s.get("opened", 0) for s in latest.values())
-    sizes = [size for s in latest.values() for size in s.get("sizes", [])]
+    sizes = measured["sizes"]
     gaps = measured["gaps"]
     return {
         "sockets": len(tokens),
