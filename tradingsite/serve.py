@@ -30,6 +30,7 @@ import logging
 import os
 import shutil
 import socket
+import sys
 from pathlib import Path
 
 import uvicorn
@@ -65,14 +66,28 @@ def listeners(host: str, port: int, send_buffer: int, count: int) -> list[socket
     return [first, *(listener(host, port, send_buffer, reuse_port=True) for _ in range(count - 1))]
 
 
+# A socket whose workers died this many times in a row without ever finishing start-up: the app cannot
+# start (an import that fails, a setting that is wrong), and starting it again only leaves the port
+# accepting connections nobody serves.
+FAILED_STARTS = 3
+
+
 class BalancedMultiprocess(Multiprocess):
     """uvicorn's supervisor, each worker on its own listening socket (`listeners`); a worker that
     dies is started again on the same socket (its accept queue waits for it meanwhile). The parts of
-    uvicorn's that start workers are repeated here with the worker's own socket."""
+    uvicorn's that start workers are repeated here with the worker's own socket.
+
+    A worker that dies before it has finished start-up, FAILED_STARTS times in a row on a socket,
+    stops the supervisor with STARTUP_FAILURE as its exit status (`exit_code`), as does one that exits
+    with STARTUP_FAILURE itself: the process manager sees a server that cannot start instead of one
+    that restarts it for ever while clients wait on its port."""
 
     def __init__(self, config: uvicorn.Config, sockets: list[socket.socket]):
         super().__init__(config, sockets)
         self.processes_num = len(sockets)
+        self.exit_code = 0
+        self._ready = [False] * len(sockets)  # has the socket's current worker finished start-up?
+        self._failed_starts = [0] * len(sockets)  # its workers that died before that, in a row
 
     def _worker(self, index: int) -> Process:
         return Process(self.config, [self.sockets[index]])
@@ -96,21 +111,40 @@ class BalancedMultiprocess(Multiprocess):
                 return
             old.terminate()
             old.join()
+            forget_metrics_of(old.pid)
             self.processes[index] = new
+            self._ready[index], self._failed_starts[index] = True, 0
 
     def keep_subprocess_alive(self) -> None:
         for index, process in enumerate(self.processes):
             if self.should_exit.is_set():
                 return
-            if process.is_alive(timeout=self.config.timeout_worker_healthcheck):
+            # uvicorn's health check answers whether the worker has finished start-up (None: no answer)
+            started = (
+                process._healthcheck(self.config.timeout_worker_healthcheck) if process.process.is_alive() else None
+            )
+            if started is not None:
+                if started and not self._ready[index]:
+                    self._ready[index], self._failed_starts[index] = True, 0
                 continue
             process.kill()  # hung: killed; dead: reaped
             process.join()
-            if process.exitcode == STARTUP_FAILURE:  # the app cannot start: neither will its replacement
-                logger.error("worker [%s] failed to start, stopping", process.pid)
+            forget_metrics_of(process.pid)
+            if not self._ready[index]:
+                self._failed_starts[index] += 1
+            if process.exitcode == STARTUP_FAILURE or self._failed_starts[index] >= FAILED_STARTS:
+                # the app cannot start: neither will its replacement
+                logger.error(
+                    "worker [%s] failed to start (exit status %s, %d in a row on its socket), stopping",
+                    process.pid,
+                    process.exitcode,
+                    self._failed_starts[index],
+                )
+                self.exit_code = STARTUP_FAILURE
                 self.should_exit.set()
                 return
             logger.info("worker [%s] died; starting another on its socket", process.pid)
+            self._ready[index] = False
             self.processes[index] = self._worker(index)
             self.processes[index].start()
 
@@ -119,6 +153,15 @@ class BalancedMultiprocess(Multiprocess):
 
     def handle_ttou(self) -> None:
         logger.warning("SIGTTOU ignored: the worker count is the number of listening sockets (--workers)")
+
+
+def forget_metrics_of(pid: int | None) -> None:
+    """A dead worker's live gauges (sockets open, push listeners, tasks: prometheus_client's `live*`
+    modes) leave /metrics; without this its last values were summed in for the instance's life."""
+    if pid is not None and "PROMETHEUS_MULTIPROC_DIR" in os.environ:
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(pid)  # type: ignore[no-untyped-call]
 
 
 def metrics_folder(pool: str, port: int) -> None:
@@ -170,7 +213,10 @@ def main() -> None:
     metrics_folder(args.pool, args.port)
     config = config_for(args.pool, args.workers)
     if args.workers > 1:
-        BalancedMultiprocess(config, listeners(args.host, args.port, send_buffer, args.workers)).run()
+        supervisor = BalancedMultiprocess(config, listeners(args.host, args.port, send_buffer, args.workers))
+        supervisor.run()
+        if supervisor.exit_code:
+            sys.exit(supervisor.exit_code)
     else:
         uvicorn.Server(config).run(sockets=[listener(args.host, args.port, send_buffer)])
 

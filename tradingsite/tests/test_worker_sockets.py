@@ -105,7 +105,30 @@ def test_connections_opened_at_once_are_spread_over_the_workers_and_a_dead_one_c
         opened = _open(port)
         held = _held_by(port, now)
         assert min(held.values()) >= 30, held  # the new worker serves the dead one's share
+        # and /metrics no longer sums in the dead worker's live gauges (sockets open, tasks)
+        metrics = Path(production_env["VAR_DIR"]) / "metrics" / f"http-{port}"
+        live = {path.name for path in metrics.glob("gauge_live*.db")}
+        assert any(name.endswith(f"_{now[0]}.db") for name in live), live
+        assert not any(name.endswith(f"_{workers[0]}.db") for name in live), live
     finally:
         for sock in opened:
             sock.close()
+        server.stop()
+
+
+def test_a_server_whose_app_cannot_start_stops_with_an_error_instead_of_restarting_for_ever(production_env):
+    """Workers that die before they finish start-up (here: an import that fails, the settings module
+    missing) are not started again and again while the port accepts connections nobody serves: after
+    a few in a row the server stops with uvicorn's start-up failure status."""
+    port = free_port()
+    command = [
+        "/bin/sh",
+        "-c",
+        f"exec python -m tradingsite.serve --pool http --host 127.0.0.1 --port {port} --workers 2",
+    ]
+    server = Process(command, env={**production_env, "DJANGO_SETTINGS_MODULE": "tradingsite.no_such_settings"})
+    try:
+        assert server.proc.wait(60) == 3, server.output  # STARTUP_FAILURE
+        assert "failed to start" in server.output, server.output
+    finally:
         server.stop()
