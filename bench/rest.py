@@ -24,21 +24,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import gc
 import os
 import secrets
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from bench.common import percentile, servers, write_results
+from bench.common import generator_collections_paused, percentile, servers, write_results
 from bench.live import Sampler, proc_cpu_rss, tree
 from tradingsite.testing.processes import ROOT, Process, fresh_database, procfile_command, production_env
 from tradingsite.testing.servers import free_port, wait_for_port
@@ -320,22 +318,6 @@ async def mixed_load(
         on_start()
     await run(timings, seconds)
     return timings
-
-
-@contextlib.contextmanager
-def generator_collections_paused() -> Iterator[None]:
-    """No garbage collection in this load generator while it runs: its heap grows with every request
-    timed, and a full collection of it stopped the generator for ~40 ms once a run (gc.callbacks):
-    every request due meanwhile left late and was counted slow from its schedule, a pause of the
-    client's that the server's p99 then showed. (The servers collect as they always do.)"""
-    gc.collect()
-    gc.freeze()
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
-        gc.unfreeze()
 
 
 async def timed(timings: Timings, kind: str, due: float, request: Any) -> None:
