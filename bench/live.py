@@ -770,6 +770,12 @@ def main() -> None:
         default="none",
         help="clients reach the pools through nginx (deploy/nginx/locations.conf), as in production",
     )
+    parser.add_argument(
+        "--proxy-nice",
+        type=int,
+        default=0,
+        help="with --proxy nginx: nginx's scheduling group at this nice (-5: ahead of the app for a core)",
+    )
     args = parser.parse_args()
     report = run(args)
     write(report)
@@ -861,6 +867,9 @@ def run(args: argparse.Namespace, ceiling_seconds: float = 30) -> dict[str, Any]
             front = free_port()
             processes["nginx"] = start_nginx(tmp, front, http=[http_port], ws=ports, workers=args.web)
             wait_for_port(front, 15, processes["nginx"].proc)
+            if args.proxy_nice:  # nginx's session (its master and workers: one autogroup) at this nice
+                with contextlib.suppress(OSError):
+                    Path(f"/proc/{processes['nginx'].proc.pid}/autogroup").write_text(str(args.proxy_nice))
         pids = {name: p.proc.pid for name, p in processes.items()}
         pg_pid = _postgres_pid(database_url)
         redis_pid = _redis_pid(redis_url)
