@@ -333,7 +333,13 @@ async def _clients(urls: list[str], tokens: list[str], report: Any, stop: Any, c
     while not stop.is_set():
         await asyncio.sleep(1)
         state["cpu"] = time.process_time()  # this client's own CPU: the load generator's share of the machine
-        report.put({**{k: (list(v) if isinstance(v, list) else v) for k, v in state.items()}, "_pid": os.getpid()})
+        report.put(
+            {
+                **{k: (list(v) if isinstance(v, list) else v) for k, v in state.items()},
+                "_pid": os.getpid(),
+                "_at": time.time(),
+            }
+        )
         for name in ("latency", "oldest", "gaps", "sent_gaps", "late", "late_sent", "late_detail", "sizes"):
             state[name].clear()
     for task in tasks:
@@ -583,11 +589,12 @@ def drive_sockets(
     }
     if on_start is not None:
         on_start()
-    started, started_unix = time.monotonic(), int(time.time())
+    started, started_wall = time.monotonic(), time.time()
+    started_unix = int(started_wall)
     rest_result = rest() if rest else None
     next_progress = started + 5
     while time.monotonic() - started < seconds:
-        _drain(report, latest, procs, latencies, measured)
+        _drain(report, latest, procs, latencies, measured, started_wall)
         if time.monotonic() >= next_progress:
             next_progress += 5
             now = {k: sum(s.get(k, 0) for s in latest.values()) for k in ("messages", "closed", "errors")}
@@ -596,7 +603,7 @@ def drive_sockets(
     if rest_result is not None:
         rest_result = rest_result.result()
     elapsed = time.monotonic() - started
-    _drain(report, latest, procs, latencies, measured)
+    _drain(report, latest, procs, latencies, measured, started_wall)
     stop.set()
     for proc in procs:
         proc.join(10)
@@ -705,12 +712,17 @@ def _drain(
     procs: list[Any],
     latencies: list[int] | None,
     measured: dict[str, list[Any]] | None = None,
+    since: float = 0.0,
 ) -> None:
     """Take the client processes' reports: cumulative counts (the latest per process) and the
-    latencies, oldest-change latencies and per-socket gaps measured since their previous report."""
+    latencies, oldest-change latencies and per-socket gaps measured since their previous report,
+    those of reports written before `since` (Unix time: the measured window's start) left out (a
+    report of the connect storm still in the queue when the window began was counted in it)."""
     while not report.empty():
         item = report.get()
         latest[item.pop("_pid")] = item
+        if item.pop("_at") < since:
+            continue
         if latencies is not None:
             latencies.extend(item["latency"])
         if measured is not None:
