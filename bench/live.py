@@ -788,6 +788,12 @@ def main() -> None:
         default=0,
         help="with --proxy nginx: nginx's scheduling group at this nice (-5: ahead of the app for a core)",
     )
+    parser.add_argument(
+        "--web-nice",
+        type=int,
+        default=0,
+        help="the socket pool's processes' scheduling groups at this nice (5: REST ahead of the push for a core)",
+    )
     args = parser.parse_args()
     report = run(args)
     write(report)
@@ -871,6 +877,9 @@ def run(args: argparse.Namespace, ceiling_seconds: float = 30) -> dict[str, Any]
         processes["worker"] = Process(procfile_command("worker"), env={**env, "WORKER_CONCURRENCY": "1"})
         for i, port in enumerate(ports):
             wait_for_port(port, 60, processes[f"web{i}"].proc)
+            if args.web_nice:  # the socket process's session (an autogroup of its own) at this nice
+                with contextlib.suppress(OSError):
+                    Path(f"/proc/{processes[f'web{i}'].proc.pid}/autogroup").write_text(str(args.web_nice))
         if "http" in processes:
             wait_for_port(http_port, 60, processes["http"].proc)
         processes["worker"].wait_for_line("ready.", 60)

@@ -42,6 +42,7 @@ def test_the_live_bench_runs(services_started, proxy):
         no_ceiling=proxy == "nginx",
         proxy=proxy,
         proxy_nice=-1 if proxy == "nginx" else 0,
+        web_nice=1 if proxy == "none" else 0,
     )
     report = run(args, ceiling_seconds=3)
     ours = report["ours"]
