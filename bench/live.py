@@ -139,9 +139,14 @@ def _lower_priority(nice: int) -> None:
         return
     if os.getpid() != os.getsid(0):
         os.setsid()  # a new session: a new autogroup
-    with contextlib.suppress(OSError):  # no autogroup (a kernel without it, or a cgroup holds the process)
-        Path("/proc/self/autogroup").write_text(str(nice))
+    _group_nice("self", nice)
     os.nice(nice)
+
+
+def _group_nice(pid: int | str, nice: int) -> None:
+    """The scheduling group (autogroup: the session) of process `pid` at `nice`."""
+    with contextlib.suppress(OSError):  # no autogroup (a kernel without it, or a cgroup holds the process)
+        Path(f"/proc/{pid}/autogroup").write_text(str(nice))
 
 
 class _Socket(asyncio.Protocol):
@@ -878,8 +883,7 @@ def run(args: argparse.Namespace, ceiling_seconds: float = 30) -> dict[str, Any]
         for i, port in enumerate(ports):
             wait_for_port(port, 60, processes[f"web{i}"].proc)
             if args.web_nice:  # the socket process's session (an autogroup of its own) at this nice
-                with contextlib.suppress(OSError):
-                    Path(f"/proc/{processes[f'web{i}'].proc.pid}/autogroup").write_text(str(args.web_nice))
+                _group_nice(processes[f"web{i}"].proc.pid, args.web_nice)
         if "http" in processes:
             wait_for_port(http_port, 60, processes["http"].proc)
         processes["worker"].wait_for_line("ready.", 60)
@@ -889,8 +893,7 @@ def run(args: argparse.Namespace, ceiling_seconds: float = 30) -> dict[str, Any]
             processes["nginx"] = start_nginx(tmp, front, http=[http_port], ws=ports, workers=args.web)
             wait_for_port(front, 15, processes["nginx"].proc)
             if args.proxy_nice:  # nginx's session (its master and workers: one autogroup) at this nice
-                with contextlib.suppress(OSError):
-                    Path(f"/proc/{processes['nginx'].proc.pid}/autogroup").write_text(str(args.proxy_nice))
+                _group_nice(processes["nginx"].proc.pid, args.proxy_nice)
         pids = {name: p.proc.pid for name, p in processes.items()}
         pg_pid = _postgres_pid(database_url)
         redis_pid = _redis_pid(redis_url)
