@@ -3,7 +3,8 @@
     .venv/bin/python -m bench.live [--users 5000] [--positions 50] [--symbols 500] [--rate 2500] [--flush-interval-ms 100] [--pass-spread-ms 60]
                                    [--passes-per-batch 2] [--trace]
                                    [--seconds 300] [--server uvicorn|daphne] [--web 1] [--clients 2]
-                                   [--rest-rate 0] [--client-nice 10] [--no-ceiling] [--proxy none|nginx]
+                                   [--rest-rate 0] [--client-nice 10] [--no-ceiling] [--proxy none|nginx|nginx-split]
+                                   [--upstream tcp|unix] [--proxy-nice 0] [--web-nice 0]
 
 1. Starts its own PostgreSQL and Redis (or uses DATABASE_URL / REDIS_URL) and bulk-loads `--users`
    users holding `--positions` open positions each over `--symbols` symbols; one session per user
@@ -16,7 +17,10 @@
    REST load alongside (`--rest-rate` requests/s to the HTTP pool: orders, portfolio and trades
    reads), and prints a line of progress every 5 s. With `--proxy nginx` the sockets and REST go
    through nginx in front of the pools (its config from deploy/cluster.py and deploy/nginx/), as in
-   production: run it and the same command without it to measure the proxy's cost.
+   production: run it and the same command without it to measure the proxy's cost. With
+   `--proxy nginx-split` the sockets go through one nginx (the stream front) and REST through
+   another (the API front), as deploy/ runs them; `--upstream unix`: nginx reaches the pools on Unix
+   sockets (tradingsite.serve --uds), as on one machine.
 4. Then measures a bare `websockets` broadcast server with the same number of sockets and the same
    message size (the ceiling of this machine and client) unless `--no-ceiling`: its delivered rate,
    and its CPU per message next to ours.
@@ -783,9 +787,16 @@ def main() -> None:
     )
     parser.add_argument(
         "--proxy",
-        choices=["none", "nginx"],
+        choices=["none", "nginx", "nginx-split"],
         default="none",
-        help="clients reach the pools through nginx (deploy/nginx/locations.conf), as in production",
+        help="clients reach the pools through nginx (deploy/nginx/locations.conf), as in production; "
+        "nginx-split: two nginx instances, one for the sockets and one for REST (a stream host and an API host)",
+    )
+    parser.add_argument(
+        "--upstream",
+        choices=["tcp", "unix"],
+        default="tcp",
+        help="with a proxy: nginx reaches the pools over loopback TCP or over Unix sockets (serve --uds)",
     )
     parser.add_argument(
         "--proxy-nice",
@@ -807,14 +818,33 @@ def main() -> None:
         raise SystemExit(f"bench.live: only {opened} of {args.users} sockets opened; see the clients' errors above")
 
 
-def start_nginx(folder: Path, port: int, *, http: list[int], ws: list[int], workers: int) -> Process:
+def _wait_for(where: int | str, proc: subprocess.Popen[Any]) -> None:
+    """Until a server listens on the port (an int) or the Unix socket (a path)."""
+    if isinstance(where, int):
+        wait_for_port(where, 60, proc)
+        return
+    deadline = time.monotonic() + 60
+    while True:
+        with socket.socket(socket.AF_UNIX) as probe:
+            try:
+                probe.connect(where)
+                return
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"nothing listening on {where}") from None
+        time.sleep(0.05)
+
+
+def start_nginx(
+    folder: Path, port: int, *, http: list[int | str], ws: list[int | str], workers: int, name: str = "nginx"
+) -> Process:
     """nginx in front of the pools, with the production locations (deploy/nginx/locations.conf)."""
     import shutil
 
     from deploy.cluster import nginx_conf
 
     binary = shutil.which("nginx") or "/usr/sbin/nginx"
-    conf = folder / "nginx" / "nginx.conf"
+    conf = folder / name / "nginx.conf"
     conf.parent.mkdir(exist_ok=True)
     conf.write_text(
         nginx_conf(
@@ -843,7 +873,7 @@ def run(args: argparse.Namespace, ceiling_seconds: float = 30) -> dict[str, Any]
             WS_PASS_SPREAD_MS=str(args.pass_spread_ms),
             WS_PASSES_PER_BATCH=str(args.passes_per_batch),
             DATABASE_POOL_MAX_SIZE="20",
-            TRUSTED_PROXY_COUNT="1" if args.proxy == "nginx" else "0",
+            TRUSTED_PROXY_COUNT="0" if args.proxy == "none" else "1",
             WEB_MAX_CONNECTIONS_PER_ADDRESS="0",  # every bench client is on this machine's loopback
         )
         t0 = time.monotonic()
@@ -867,33 +897,52 @@ def run(args: argparse.Namespace, ceiling_seconds: float = 30) -> dict[str, Any]
         # The WebSocket pool: `--web` processes, each on a port of its own (so that each is sampled);
         # REST goes to one process of the HTTP pool, as the front proxy would route it.
         ports = [free_port() for _ in range(args.web)]
+        # With a proxy and `--upstream unix`, the pools listen on Unix sockets (tradingsite.serve --uds)
+        # and nginx reaches them there; the ports are then only the processes' names.
+        unix = args.proxy != "none" and args.upstream == "unix"
+        sockets_at: dict[str, int | str] = {}
         for i, port in enumerate(ports):
             command = DAPHNE if args.server == "daphne" else procfile_command("ws")
+            if unix:
+                sockets_at[f"web{i}"] = str(tmp / f"ws-{i}.sock")
+                command = ["/bin/sh", "-c", f"exec python -m tradingsite.serve --pool ws --uds {sockets_at[f'web{i}']}"]
             trace = {"WS_PASS_TRACE": str(tmp / f"passes-web{i}.log")} if args.trace else {}
             processes[f"web{i}"] = Process(
                 command, env={**env, "PORT": str(port), "WS_PORT": str(port), "WS_WORKERS": "1", **trace}
             )
         http_port = free_port()
         if args.server == "uvicorn":
-            processes["http"] = Process(
-                procfile_command("web"), env={**env, "PORT": str(http_port), "WEB_WORKERS": "1"}
-            )
+            command = procfile_command("web")
+            if unix:
+                sockets_at["http"] = str(tmp / "http.sock")
+                command = ["/bin/sh", "-c", f"exec python -m tradingsite.serve --pool http --uds {sockets_at['http']}"]
+            processes["http"] = Process(command, env={**env, "PORT": str(http_port), "WEB_WORKERS": "1"})
         processes["feeder"] = Process(procfile_command("feeder"), env=env)
         processes["worker"] = Process(procfile_command("worker"), env={**env, "WORKER_CONCURRENCY": "1"})
         for i, port in enumerate(ports):
-            wait_for_port(port, 60, processes[f"web{i}"].proc)
+            _wait_for(sockets_at.get(f"web{i}", port), processes[f"web{i}"].proc)
             if args.web_nice:  # the socket process's session (an autogroup of its own) at this nice
                 _group_nice(processes[f"web{i}"].proc.pid, args.web_nice)
         if "http" in processes:
-            wait_for_port(http_port, 60, processes["http"].proc)
+            _wait_for(sockets_at.get("http", http_port), processes["http"].proc)
         processes["worker"].wait_for_line("ready.", 60)
         front = None
-        if args.proxy == "nginx":
+        api_front = None
+        upstream_ws = [sockets_at.get(f"web{i}", port) for i, port in enumerate(ports)]
+        if args.proxy in ("nginx", "nginx-split"):
             front = free_port()
-            processes["nginx"] = start_nginx(tmp, front, http=[http_port], ws=ports, workers=args.web)
+            processes["nginx"] = start_nginx(
+                tmp, front, http=[sockets_at.get("http", http_port)], ws=upstream_ws, workers=args.web
+            )
             wait_for_port(front, 15, processes["nginx"].proc)
             if args.proxy_nice:  # nginx's session (its master and workers: one autogroup) at this nice
                 _group_nice(processes["nginx"].proc.pid, args.proxy_nice)
+        if args.proxy == "nginx-split":  # REST through an nginx of its own: not queued behind frames
+            api_front = free_port()
+            processes["nginx-api"] = start_nginx(
+                tmp, api_front, http=[sockets_at.get("http", http_port)], ws=upstream_ws, workers=1, name="nginx-api"
+            )
+            wait_for_port(api_front, 15, processes["nginx-api"].proc)
         pids = {name: p.proc.pid for name, p in processes.items()}
         pg_pid = _postgres_pid(database_url)
         redis_pid = _redis_pid(redis_url)
@@ -922,7 +971,7 @@ def run(args: argparse.Namespace, ceiling_seconds: float = 30) -> dict[str, Any]
         sampler = Sampler(pids)
         timeline = Timeline(pids)
         timeline.start()
-        base = f"http://127.0.0.1:{front or (http_port if 'http' in processes else ports[0])}"
+        base = f"http://127.0.0.1:{api_front or front or (http_port if 'http' in processes else ports[0])}"
         loop_runner = _ThreadRunner()
         web_pids = [pids[f"web{i}"] for i in range(args.web)]
         rss_at: dict[int, float] = {}
@@ -981,7 +1030,7 @@ def run(args: argparse.Namespace, ceiling_seconds: float = 30) -> dict[str, Any]
     web_cpu_seconds = sum(cpu.get(f"web{i}", 0) for i in range(args.web)) / 100 * ours["seconds"]
     proxy_cpu_us = (
         round(cpu.get("nginx", 0) / 100 * ours["seconds"] / (ours["pnl_per_second"] * ours["seconds"]) * 1e6, 1)
-        if args.proxy == "nginx" and ours["pnl_per_second"]
+        if args.proxy != "none" and ours["pnl_per_second"]
         else None
     )
     frames = ours["pnl_per_second"] * ours["seconds"]
@@ -1124,7 +1173,15 @@ def write(report: dict[str, Any]) -> None:
         f"`{report['command']}` on {report['machine']}: {cfg['users']} users × {cfg['positions']} positions over"
         f" {cfg['symbols']} symbols, simulated feed at {cfg['rate']} updates/s, {cfg['web']} {cfg['server']} web"
         f" process(es), {cfg['clients']} client processes, REST {cfg['rest_rate']} requests/s to the HTTP pool"
-        + (", everything through nginx." if cfg.get("proxy") == "nginx" else ", direct (no proxy)."),
+        + {
+            "nginx": ", everything through nginx.",
+            "nginx-split": ", the sockets through one nginx and REST through another.",
+        }.get(cfg.get("proxy") or "none", ", direct (no proxy).")
+        + (
+            " nginx reaches the pools over Unix sockets."
+            if cfg.get("proxy", "none") != "none" and cfg.get("upstream") == "unix"
+            else ""
+        ),
         "",
         "| measure | measured | target |",
         "|---|---|---|",

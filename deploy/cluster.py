@@ -447,8 +447,8 @@ def nginx_conf(
     folder: Path,
     *,
     port: int,
-    http: list[int],
-    ws: list[int],
+    http: list[int | str],
+    ws: list[int | str],
     static_parent: Path,
     logs: Path,
     workers: int = 1,
@@ -456,7 +456,9 @@ def nginx_conf(
 ) -> str:
     """A whole nginx.conf for instances on this machine's loopback, runnable as any user (pid, logs
     and temp files under `folder`), around the shared deploy/nginx/locations.conf. `per_address`:
-    connections one client address may hold (HTTP and WebSocket; 0 = no cap: load generators)."""
+    connections one client address may hold (HTTP and WebSocket; 0 = no cap: load generators).
+    `http` / `ws`: the instances' ports on loopback, or the paths of their Unix sockets
+    (tradingsite.serve --uds)."""
     for sub in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"):
         (folder / "temp" / sub).mkdir(parents=True, exist_ok=True)
     import resource
@@ -469,13 +471,17 @@ def nginx_conf(
         folder=folder,
         logs=logs,
         port=port,
-        http=" ".join(f"server 127.0.0.1:{p} max_fails=3 fail_timeout=10s;" for p in http),
-        ws=" ".join(f"server 127.0.0.1:{p} max_fails=3 fail_timeout=10s;" for p in ws),
+        http=" ".join(f"server {_upstream(p)} max_fails=3 fail_timeout=10s;" for p in http),
+        ws=" ".join(f"server {_upstream(p)} max_fails=3 fail_timeout=10s;" for p in ws),
         static_parent=static_parent,
         locations=ROOT / "deploy" / "nginx" / "locations.conf",
         limit_zone="limit_conn_zone $binary_remote_addr zone=tradingsite_addr:10m;" if per_address else "",
         limit=f"limit_conn tradingsite_addr {per_address}; limit_conn_status 429;" if per_address else "",
     )
+
+
+def _upstream(where: int | str) -> str:
+    return f"127.0.0.1:{where}" if isinstance(where, int) else f"unix:{where}"
 
 
 NGINX_CONF = """\

@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import socket
 import time
 from collections import Counter
 from decimal import Decimal
@@ -39,6 +40,9 @@ logger = logging.getLogger("tradingsite.httpserver")
 HEADER_TIMEOUT = float(env_decimal("WEB_HEADER_TIMEOUT_SECONDS", "10", minimum=Decimal("0.1")))
 BODY_TIMEOUT = float(env_decimal("WEB_BODY_TIMEOUT_SECONDS", "10", minimum=Decimal("0.1")))
 BODY_TOTAL_FACTOR = 6
+# The kernel's send buffer of each connection (tradingsite/serve.py says why it is small). TCP
+# connections inherit it from the listener; Unix-socket ones (serve.py --uds) get it here.
+SEND_BUFFER = env_int("WEB_SEND_BUFFER_BYTES", 65536, minimum=4096)
 MAX_PER_ADDRESS = 0 if env_int("TRUSTED_PROXY_COUNT", 0) else env_int("WEB_MAX_CONNECTIONS_PER_ADDRESS", 100, minimum=0)
 
 
@@ -89,6 +93,9 @@ class GuardedHttpProtocol(HttpToolsProtocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        sock = transport.get_extra_info("socket")
+        if sock is not None and sock.family == socket.AF_UNIX:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER)
         self.address = self.client[0] if self.client else None
         if not addresses.admit(self.address):
             message = f"at most {MAX_PER_ADDRESS} connections per client address"

@@ -18,7 +18,7 @@ def test_the_order_bench_runs(services_started):
     assert set(report["statuses"]) == {"orders 202", "portfolio 200"}  # no error statuses
 
 
-@pytest.mark.parametrize("proxy", ["none", "nginx"])
+@pytest.mark.parametrize("proxy", ["none", "nginx", "nginx-split"])
 def test_the_live_bench_runs(services_started, proxy):
     from bench.live import run
 
@@ -39,8 +39,10 @@ def test_the_live_bench_runs(services_started, proxy):
         # directly: two passes per batch (as shipped) and the pass trace; through nginx: one pass
         passes_per_batch=2 if proxy == "none" else 1,
         trace=proxy == "none",
-        no_ceiling=proxy == "nginx",
+        no_ceiling=proxy != "none",
         proxy=proxy,
+        # the split fronts (one nginx for the sockets, one for REST) reach the pools on Unix sockets
+        upstream="unix" if proxy == "nginx-split" else "tcp",
         proxy_nice=-1 if proxy == "nginx" else 0,
         web_nice=1 if proxy == "none" else 0,
     )
@@ -54,7 +56,7 @@ def test_the_live_bench_runs(services_started, proxy):
     assert set(report["rest"]) >= {"orders", "portfolio"}
     assert report["rest"].get("timeouts", {"count": 0})["count"] == 0
     assert report["rest"].get("errors", {"count": 0})["count"] == 0
-    if proxy == "nginx":
+    if proxy != "none":
         assert report["proxy_cpu_us_per_pnl_frame"] is not None
     else:
         assert report["ceiling"]["messages_per_second"] > 0

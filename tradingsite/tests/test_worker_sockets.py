@@ -5,8 +5,10 @@ started again on its socket and serves its share."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
+import subprocess
 import time
 from collections import Counter
 from pathlib import Path
@@ -131,4 +133,58 @@ def test_a_server_whose_app_cannot_start_stops_with_an_error_instead_of_restarti
         assert server.proc.wait(60) == 3, server.output  # STARTUP_FAILURE
         assert "failed to start" in server.output, server.output
     finally:
+        server.stop()
+
+
+def _accepted_on(path: Path) -> list[tuple[int, int]]:
+    """(process id, the kernel's send buffer: `ss`'s tb) of each connection accepted on `path`."""
+    out = subprocess.run(["ss", "-x", "-m", "-p", "src", str(path)], capture_output=True, text=True, check=True)
+    return [(int(pid), int(tb)) for pid, tb in re.findall(r"pid=(\d+).*?\btb(\d+)", out.stdout, re.S)]
+
+
+def test_a_unix_socket_instance_serves_a_socket_per_worker_with_the_small_send_buffer(production_env, tmp_path):
+    """`--uds PATH --workers 2` (a front proxy on the same machine): each worker on PATH.1 / PATH.2,
+    and the connections they accept get WEB_SEND_BUFFER_BYTES (Unix sockets do not inherit the
+    listener's as TCP's do: without it, 208 KB of frames queue before a slow client pushes back)."""
+    path = tmp_path / "app.sock"
+    paths = [Path(f"{path}.1"), Path(f"{path}.2")]
+    paths[0].write_text("")  # a stale non-socket file is refused; replaced below by a stale socket
+    command = ["/bin/sh", "-c", f"exec python -m tradingsite.serve --pool all --uds {path} --workers 2"]
+    env = {**production_env, "WEB_SEND_BUFFER_BYTES": "32768"}
+    refused = Process(command, env=env)
+    assert refused.proc.wait(60) != 0
+    assert "not a socket" in refused.output, refused.output
+    paths[0].unlink()
+    stale = socket.socket(socket.AF_UNIX)
+    stale.bind(str(paths[0]))  # what an instance that was killed leaves behind
+    stale.close()
+
+    server = Process(command, env=env)
+    opened: list[socket.socket] = []
+    holders: set[int] = set()
+    try:
+        for unix_path in paths:
+            deadline = time.monotonic() + 30
+            while True:
+                sock = socket.socket(socket.AF_UNIX)
+                try:
+                    sock.connect(str(unix_path))
+                    break
+                except OSError:
+                    sock.close()
+                    assert server.proc.poll() is None, server.output
+                    assert time.monotonic() < deadline, server.output
+                    time.sleep(0.1)
+            sock.settimeout(5)
+            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            assert sock.recv(65536).startswith(b"HTTP/1.1 200"), server.output
+            opened.append(sock)
+            [(pid, send_buffer)] = _accepted_on(unix_path)
+            assert send_buffer == 2 * 32768  # (the kernel doubles what it is asked for)
+            holders.add(pid)
+        assert len(holders) == 2  # a worker on each path
+        assert server.proc.pid not in holders
+    finally:
+        for sock in opened:
+            sock.close()
         server.stop()
