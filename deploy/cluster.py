@@ -7,7 +7,8 @@
 What runs (ports from --port, P); the app processes (http, ws, feeder, worker, beat) are started again
 when they exit unasked (deploy/supervise.py, like compose's `restart: unless-stopped`):
 
-    nginx                P        /ws/ → the ws instances, the rest → the http instances
+    nginx                P        the API front: pages, API, admin → the http instances (/ws/ too)
+    stream               P+10     the stream front: the pages' live sockets (/ws/) → the ws instances
     http-1, http-2       P+1, P+2 tradingsite.serve --pool http
     ws-1, ws-2           P+11,P+12 tradingsite.serve --pool ws
     feeder, worker, beat          one each (prices simulated unless --source binance)
@@ -99,6 +100,7 @@ class Cluster:
         p = self.port
         return {
             "nginx": p,
+            "stream": p + 10,
             "http-1": p + 1,
             "http-2": p + 2,
             "ws-1": p + 11,
@@ -140,6 +142,7 @@ class Cluster:
             "ALLOWED_HOSTS": "127.0.0.1,localhost",
             "CSRF_TRUSTED_ORIGINS": origins,
             "TRUSTED_PROXY_COUNT": "1",
+            "STREAM_URL": f":{self.ports['stream']}",  # the pages' live sockets: the stream front
             "SECURE_SSL_REDIRECT": "0",  # plain HTTP on loopback: TLS would end at nginx
             "SECURE_COOKIES": "0",
             "SECURE_HSTS_SECONDS": "0",
@@ -352,24 +355,29 @@ class Cluster:
             raise ClusterError(f"{name} exited; its log ({self.log(name)}):\n{_tail(self.log(name))}")
 
     def _nginx(self, binary: str) -> None:
-        folder = self.folder / "nginx"
+        """Two fronts, each an nginx of its own (own processes, own event loops): the API front and
+        the stream front, to which the pages send their live sockets (STREAM_URL). Through one nginx,
+        every request waited behind the frames it was relaying (bench.live, README Deployment)."""
         ports = self.ports
-        conf = nginx_conf(
-            folder,
-            port=ports["nginx"],
-            http=[ports[n] for n in ("http-1", "http-2")],
-            ws=[ports[n] for n in ("ws-1", "ws-2")],
-            static_parent=self.folder,
-            logs=self.folder / "logs",
-            per_address=self.per_address,
-        )
-        (folder / "nginx.conf").write_text(conf)
-        test = subprocess.run([binary, "-t", "-p", str(folder), "-c", str(folder / "nginx.conf")],
-                              capture_output=True, text=True, check=False)  # fmt: skip
-        if test.returncode != 0:
-            raise ClusterError(f"nginx refused its configuration:\n{test.stderr}")
-        self._spawn("nginx", [binary, "-p", str(folder), "-c", str(folder / "nginx.conf")], env=dict(os.environ))
-        _wait_port(ports["nginx"], 15)
+        for name in ("nginx", "stream"):
+            folder = self.folder / name
+            conf = nginx_conf(
+                folder,
+                port=ports[name],
+                http=[ports[n] for n in ("http-1", "http-2")],
+                ws=[ports[n] for n in ("ws-1", "ws-2")],
+                static_parent=self.folder,
+                logs=self.folder / "logs",
+                per_address=self.per_address,
+                name=name,
+            )
+            (folder / "nginx.conf").write_text(conf)
+            test = subprocess.run([binary, "-t", "-p", str(folder), "-c", str(folder / "nginx.conf")],
+                                  capture_output=True, text=True, check=False)  # fmt: skip
+            if test.returncode != 0:
+                raise ClusterError(f"nginx refused its configuration:\n{test.stderr}")
+            self._spawn(name, [binary, "-p", str(folder), "-c", str(folder / "nginx.conf")], env=dict(os.environ))
+            _wait_port(ports[name], 15)
 
     def _spawn(self, name: str, command: list[str], *, env: dict[str, str]) -> None:
         log = self.log(name).open("ab")
@@ -414,9 +422,9 @@ class Cluster:
                 os.killpg(pid, signal.SIGKILL)
 
     def down(self, purge: bool = False) -> None:
-        order = ["nginx", *APP_PROCESSES, "redis-bus", "redis-state"]
+        order = ["nginx", "stream", *APP_PROCESSES, "redis-bus", "redis-state"]
         for name in order:
-            self.stop(name, signal.SIGQUIT if name == "nginx" else signal.SIGTERM)
+            self.stop(name, signal.SIGQUIT if name in ("nginx", "stream") else signal.SIGTERM)
         for which in ("replica", "primary"):
             # SIGINT: PostgreSQL's "fast" shutdown (clients disconnected, a clean checkpoint)
             self.stop(f"postgres-{which}", signal.SIGINT, timeout=30)
@@ -453,12 +461,13 @@ def nginx_conf(
     logs: Path,
     workers: int = 1,
     per_address: int = 100,
+    name: str = "nginx",
 ) -> str:
     """A whole nginx.conf for instances on this machine's loopback, runnable as any user (pid, logs
     and temp files under `folder`), around the shared deploy/nginx/locations.conf. `per_address`:
     connections one client address may hold (HTTP and WebSocket; 0 = no cap: load generators).
     `http` / `ws`: the instances' ports on loopback, or the paths of their Unix sockets
-    (tradingsite.serve --uds)."""
+    (tradingsite.serve --uds). `name`: of its log files (NAME-access.log, NAME-error.log)."""
     for sub in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"):
         (folder / "temp" / sub).mkdir(parents=True, exist_ok=True)
     import resource
@@ -470,6 +479,7 @@ def nginx_conf(
         workers=workers,
         folder=folder,
         logs=logs,
+        name=name,
         port=port,
         http=" ".join(f"server {_upstream(p)} max_fails=3 fail_timeout=10s;" for p in http),
         ws=" ".join(f"server {_upstream(p)} max_fails=3 fail_timeout=10s;" for p in ws),
@@ -490,7 +500,7 @@ NGINX_CONF = """\
 worker_processes {workers};
 daemon off;
 pid {folder}/nginx.pid;
-error_log {logs}/nginx-error.log warn;
+error_log {logs}/{name}-error.log warn;
 events {{ worker_connections 16384; }}
 worker_rlimit_nofile {nofile};
 
@@ -506,7 +516,7 @@ http {{
     tcp_nodelay on;
     log_format tradingsite '$remote_addr [$time_iso8601] "$request" $status $body_bytes_sent '
                            '$request_time $upstream_addr $upstream_response_time request_id=$request_id';
-    access_log {logs}/nginx-access.log tradingsite;
+    access_log {logs}/{name}-access.log tradingsite;
 
     {limit_zone}
     upstream tradingsite_http {{ {http} keepalive 32; keepalive_timeout 60s; }}

@@ -14,4 +14,5 @@ def price_feed(request: HttpRequest) -> dict[str, Any]:
         "feed_source": source,
         "feed_is_live": bool(status and status.is_live),
         "max_tabs": settings.WS_MAX_CONNECTIONS_PER_USER,
+        "stream_url": settings.STREAM_URL,  # where the page's live socket goes (empty: this host)
     }

@@ -9,6 +9,7 @@ and the price bus. Business code never asks which mode it is in; only this file 
 from __future__ import annotations
 
 import contextlib
+import re
 import secrets
 from decimal import Decimal
 from pathlib import Path
@@ -331,6 +332,16 @@ WEB_MAX_IN_FLIGHT = env_int("WEB_MAX_IN_FLIGHT", 32, minimum=1)
 
 # /metrics: with a token, whoever sends it as a bearer token; without, the machine itself only.
 METRICS_TOKEN = env_str("METRICS_TOKEN") or ""
+# Where the pages open their live socket: the stream front, as a base URL (wss://stream.example.com)
+# or as a port on the page's own host (":8001": docker compose, the local cluster), or empty for the
+# page's own host and port. A front proxy of its own for the sockets keeps requests from queueing
+# behind frames in the proxy (README, Deployment). The socket's Origin is still the page's, checked
+# against ALLOWED_HOSTS; on another host name the session cookie must reach it (SESSION_COOKIE_DOMAIN).
+STREAM_URL = (env_str("STREAM_URL") or "").rstrip("/")
+if STREAM_URL and not re.fullmatch(r"wss?://[^/?#]+|:\d{1,5}", STREAM_URL):
+    raise ImproperlyConfigured(
+        f"STREAM_URL={STREAM_URL!r}: give the stream front as ws[s]://host[:port] or as :PORT on the page's host"
+    )
 # At most one pnl frame per socket per interval, with the newest numbers of all that moved meanwhile.
 WS_PUSH_INTERVAL_MS = env_int("WS_PUSH_INTERVAL_MS", 200, minimum=0)
 # With a window, the socket processes of one machine do not all run their fan-out at once when a batch

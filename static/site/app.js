@@ -202,8 +202,12 @@
     }
     function connect() {
       if (stopped) return;
+      // the stream front when the site names one (STREAM_URL: a URL, or ":port" on this host), else this host
+      const stream = document.querySelector('meta[name="stream-url"]');
       const scheme = location.protocol === "https:" ? "wss://" : "ws://";
-      socket = new WebSocket(scheme + location.host + "/ws/v1/portfolio");
+      let base = scheme + location.host;
+      if (stream) base = stream.content.startsWith(":") ? scheme + location.hostname + stream.content : stream.content;
+      socket = new WebSocket(base + "/ws/v1/portfolio");
       let opened = false;
       socket.onopen = () => { opened = true; retry = 0; status("open", "connected"); };
       socket.onmessage = (event) => onMessage(JSON.parse(event.data));

@@ -49,9 +49,9 @@ def resolved(tmp_path_factory: pytest.TempPathFactory) -> dict:
 
 def test_compose_config_passes_and_has_the_whole_topology(resolved: dict):
     services = resolved["services"]
-    expected = {"postgres", "postgres-replica", "redis-state", "redis-bus", "nginx", *APP_SERVICES}
+    expected = {"postgres", "postgres-replica", "redis-state", "redis-bus", "nginx", "stream", *APP_SERVICES}
     assert expected <= services.keys()
-    for name in ("postgres", "postgres-replica", "redis-state", "redis-bus", "web", "ws", "nginx"):
+    for name in ("postgres", "postgres-replica", "redis-state", "redis-bus", "web", "ws", "nginx", "stream"):
         assert "healthcheck" in services[name], name
     assert {"pgdata", "pgreplica", "redisdata", "static"} <= resolved["volumes"].keys()
     web = services["web"]["environment"]
@@ -60,6 +60,10 @@ def test_compose_config_passes_and_has_the_whole_topology(resolved: dict):
     assert "@postgres-replica:5432/" in web["DATABASE_REPLICA_URL"]
     assert (web["REDIS_URL"], web["PRICE_REDIS_URL"]) == ("redis://redis-state:6379/0", "redis://redis-bus:6379/0")
     assert web["TRUSTED_PROXY_COUNT"] == "1"  # nginx, and nothing else, in front
+    # the pages' live sockets go to the stream front, published on the port STREAM_URL names
+    published = {str(port["published"]) for port in services["stream"]["ports"]}
+    assert web["STREAM_URL"] == ":8001"
+    assert published == {"8001"}
     assert "appendonly" in " ".join(services["redis-state"]["command"])  # sessions survive a restart
 
 

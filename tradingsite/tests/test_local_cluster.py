@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import signal
 import tempfile
 import time
@@ -356,3 +357,34 @@ def test_a_worker_that_dies_unasked_is_started_again_and_fills_the_next_order(cl
     assert filled["status"] == "filled"
     assert cluster.running()["worker"]
     assert "supervise: worker exited (signal 9)" in cluster.log("worker").read_text()
+
+
+def test_the_pages_open_their_live_socket_on_the_stream_front(cluster: Cluster, chromium):
+    """Two fronts, each an nginx of its own: the pages come from the API front and open their live
+    socket on the stream front (STREAM_URL, here ":port" on the page's host), so the frames that one
+    relays never hold up a request in the other's event loop. In Chromium, as a trader would."""
+    logs = cluster.folder / "logs"
+    stream = f":{cluster.ports['stream']}"
+
+    def socket_lines(front: str) -> int:
+        path = logs / f"{front}-access.log"
+        return sum('"GET /ws/v1/portfolio ' in line for line in path.read_text().splitlines()) if path.exists() else 0
+
+    before = {front: socket_lines(front) for front in ("nginx", "stream")}
+    page = chromium.new_page()
+    try:
+        page.goto(cluster.url + "/accounts/login/")
+        assert page.locator('meta[name="stream-url"]').get_attribute("content") == stream
+        page.fill("input[name=username]", DEMO["username"])
+        page.fill("input[name=password]", DEMO["password"])
+        page.click("button[type=submit]")
+        page.wait_for_url(re.compile(r".*/$"))
+        page.wait_for_function(
+            "() => /connected|prices/.test(document.querySelector('#conn').textContent)", timeout=15_000
+        )
+    finally:
+        page.close()  # nginx logs an upgraded request when it ends
+    wait_for(lambda: socket_lines("stream") > before["stream"], 10, "the socket in the stream front's log")
+    assert socket_lines("nginx") == before["nginx"]  # none through the API front
+    line = [line for line in (logs / "stream-access.log").read_text().splitlines() if "/ws/v1/portfolio" in line][-1]
+    assert '" 101 ' in line, line

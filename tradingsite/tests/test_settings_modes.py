@@ -22,6 +22,7 @@ print(json.dumps({
     "in_process": settings.PRICE_FEED_IN_PROCESS,
     "debug": settings.DEBUG,
     "session": settings.SESSION_ENGINE,
+    "stream": settings.STREAM_URL,
 }))
 """
 
@@ -47,7 +48,15 @@ def test_no_variables_give_the_embedded_demo(tmp_path):
         "in_process": True,
         "debug": False,
         "session": "accounts.sessions.backend",
+        "stream": "",
     }
+
+
+@pytest.mark.parametrize("value", ["wss://stream.example.com", "ws://127.0.0.1:8090/", ":8001"])
+def test_the_stream_front_is_a_url_or_a_port_on_the_pages_host(tmp_path, value):
+    result = load_settings(tmp_path, STREAM_URL=value)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["stream"] == value.rstrip("/")
 
 
 def test_database_and_redis_urls_give_the_production_wiring(tmp_path):
@@ -84,6 +93,8 @@ def test_database_and_redis_urls_give_the_production_wiring(tmp_path):
             "DATABASE_URL must be a postgres:// URL",
         ),
         ({"DEBUG": "perhaps"}, "DEBUG='perhaps' is not a boolean"),
+        ({"STREAM_URL": "https://stream.example.com"}, "give the stream front as ws[s]://host[:port] or as :PORT"),
+        ({"STREAM_URL": "wss://stream.example.com/ws/"}, "STREAM_URL='wss://stream.example.com/ws'"),
     ],
 )
 def test_incomplete_production_configuration_fails_clearly(tmp_path, env, message):
