@@ -82,3 +82,18 @@ def test_check_deploy_passes_with_the_compose_environment(resolved: dict, servic
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "System check identified no issues" in result.stdout
+
+
+def test_check_deploy_warns_of_a_plain_ws_stream_front_behind_https(resolved: dict, tmp_path: Path):
+    """Pages over HTTPS (SECURE_SSL_REDIRECT, as in compose) cannot open ws://: check --deploy says so."""
+    env = {k: str(v) for k, v in resolved["services"]["web"]["environment"].items() if v is not None}
+    env["SECRET_KEY"] = "x7Kq2mP9vR4tW8yZ1bN5cF3hJ6gL0dS-aE_uI7oX2qT9wV4rY8zM1nB5"
+    env["VAR_DIR"] = env["STATIC_ROOT"] = str(tmp_path)
+    command = [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"]
+    plain = subprocess.run(command, cwd=ROOT, env=base_env(**{**env, "STREAM_URL": "ws://stream.example.com"}),
+                           capture_output=True, text=True, check=False)  # fmt: skip
+    assert plain.returncode != 0
+    assert "pricefeed.W001" in plain.stdout + plain.stderr
+    secure = subprocess.run(command, cwd=ROOT, env=base_env(**{**env, "STREAM_URL": "wss://stream.example.com"}),
+                            capture_output=True, text=True, check=False)  # fmt: skip
+    assert secure.returncode == 0, secure.stdout + secure.stderr
