@@ -4,7 +4,7 @@
                                    [--passes-per-batch 2] [--trace]
                                    [--seconds 300] [--server uvicorn|daphne] [--web 1] [--clients 2]
                                    [--rest-rate 0] [--client-nice 10] [--no-ceiling] [--proxy none|nginx|nginx-split]
-                                   [--upstream tcp|unix] [--proxy-nice 0] [--web-nice 0]
+                                   [--upstream tcp|unix] [--proxy-workers 0] [--proxy-nice 0] [--web-nice 0]
 
 1. Starts its own PostgreSQL and Redis (or uses DATABASE_URL / REDIS_URL) and bulk-loads `--users`
    users holding `--positions` open positions each over `--symbols` symbols; one session per user
@@ -793,6 +793,12 @@ def main() -> None:
         "nginx-split: two nginx instances, one for the sockets and one for REST (a stream host and an API host)",
     )
     parser.add_argument(
+        "--proxy-workers",
+        type=int,
+        default=0,
+        help="with a proxy: nginx's worker processes (the stream front's with nginx-split); 0: one per --web",
+    )
+    parser.add_argument(
         "--upstream",
         choices=["tcp", "unix"],
         default="tcp",
@@ -932,7 +938,11 @@ def run(args: argparse.Namespace, ceiling_seconds: float = 30) -> dict[str, Any]
         if args.proxy in ("nginx", "nginx-split"):
             front = free_port()
             processes["nginx"] = start_nginx(
-                tmp, front, http=[sockets_at.get("http", http_port)], ws=upstream_ws, workers=args.web
+                tmp,
+                front,
+                http=[sockets_at.get("http", http_port)],
+                ws=upstream_ws,
+                workers=args.proxy_workers or args.web,
             )
             wait_for_port(front, 15, processes["nginx"].proc)
             if args.proxy_nice:  # nginx's session (its master and workers: one autogroup) at this nice

@@ -43,6 +43,7 @@ def test_the_live_bench_runs(services_started, proxy):
         proxy=proxy,
         # the split fronts (one nginx for the sockets, one for REST) reach the pools on Unix sockets
         upstream="unix" if proxy == "nginx-split" else "tcp",
+        proxy_workers=1 if proxy == "nginx-split" else 0,
         proxy_nice=-1 if proxy == "nginx" else 0,
         web_nice=1 if proxy == "none" else 0,
     )
