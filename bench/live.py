@@ -408,7 +408,11 @@ def tree(pid: int) -> list[int]:
     while todo:
         current = todo.pop()
         found.append(current)
-        for task in Path(f"/proc/{current}/task").glob("*/children") if Path(f"/proc/{current}").exists() else []:
+        try:
+            tasks = list(Path(f"/proc/{current}/task").glob("*/children"))
+        except OSError:  # the process ended meanwhile (a short-lived child: seen once in CI)
+            continue
+        for task in tasks:
             with contextlib.suppress(OSError):  # a thread or process that ended meanwhile
                 todo.extend(int(c) for c in task.read_text().split())
     return found
