@@ -828,6 +828,11 @@ def main() -> None:
         raise SystemExit(f"bench.live: only {opened} of {args.users} sockets opened; see the clients' errors above")
 
 
+def _serve_unix(pool: str, path: str) -> list[str]:
+    """A pool's process as the Procfile runs it, but on a Unix socket (tradingsite.serve --uds)."""
+    return ["/bin/sh", "-c", f"exec python -m tradingsite.serve --pool {pool} --uds {path}"]
+
+
 def _wait_for(where: int | str, proc: subprocess.Popen[Any]) -> None:
     """Until a server listens on the port (an int) or the Unix socket (a path)."""
     if isinstance(where, int):
@@ -914,8 +919,8 @@ def run(args: argparse.Namespace, ceiling_seconds: float = 30) -> dict[str, Any]
         for i, port in enumerate(ports):
             command = DAPHNE if args.server == "daphne" else procfile_command("ws")
             if unix:
-                sockets_at[f"web{i}"] = str(tmp / f"ws-{i}.sock")
-                command = ["/bin/sh", "-c", f"exec python -m tradingsite.serve --pool ws --uds {sockets_at[f'web{i}']}"]
+                sockets_at[f"web{i}"] = path = str(tmp / f"ws-{i}.sock")
+                command = _serve_unix("ws", path)
             trace = {"WS_PASS_TRACE": str(tmp / f"passes-web{i}.log")} if args.trace else {}
             processes[f"web{i}"] = Process(
                 command, env={**env, "PORT": str(port), "WS_PORT": str(port), "WS_WORKERS": "1", **trace}
@@ -924,8 +929,8 @@ def run(args: argparse.Namespace, ceiling_seconds: float = 30) -> dict[str, Any]
         if args.server == "uvicorn":
             command = procfile_command("web")
             if unix:
-                sockets_at["http"] = str(tmp / "http.sock")
-                command = ["/bin/sh", "-c", f"exec python -m tradingsite.serve --pool http --uds {sockets_at['http']}"]
+                sockets_at["http"] = path = str(tmp / "http.sock")
+                command = _serve_unix("http", path)
             processes["http"] = Process(command, env={**env, "PORT": str(http_port), "WEB_WORKERS": "1"})
         processes["feeder"] = Process(procfile_command("feeder"), env=env)
         processes["worker"] = Process(procfile_command("worker"), env={**env, "WORKER_CONCURRENCY": "1"})

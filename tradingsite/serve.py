@@ -14,7 +14,8 @@ deployment, the tests). `--workers N` runs N processes on the one listening sock
 `--uds PATH` listens on a Unix socket instead of a port (with `--workers N`: PATH.1 … PATH.N, one per
 worker), for a front proxy on the same machine: a frame written to a Unix socket costs the pool less
 CPU than one written over loopback TCP, where the sender also runs the receiver's TCP/IP input
-(bench.live through nginx: 18.4 against 22.4 µs of the socket pool's CPU per pnl frame).
+(bench.live, REST alongside: 19.9–22.5 µs of the socket pool's CPU per pnl frame behind nginx on
+Unix sockets, 24.0–25.4 µs direct over TCP).
 
 Why not the `uvicorn` command: Linux autotunes a TCP socket's send buffer up to `tcp_wmem`'s
 maximum (4 MB here). A live socket whose client falls behind would then have megabytes of old PnL
