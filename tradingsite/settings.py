@@ -157,6 +157,25 @@ TEMPLATES = [
 
 DATABASES: dict[str, dict[str, Any]]
 DATABASE_CONNECT_TIMEOUT = env_int("DATABASE_CONNECT_TIMEOUT", 3, minimum=1)
+# Seconds after which a PostgreSQL server gone silently (its host lost, a partition, a failed-over
+# primary's address) ends our connections to it: keepalive probes on an idle connection and a bound on
+# unacknowledged data (TCP_USER_TIMEOUT). Without them the pool hands such a connection out (no
+# readable socket: nothing to see) and its query waits for TCP's retransmissions, ~15 minutes on Linux.
+DATABASE_DEAD_PEER_SECONDS = env_int("DATABASE_DEAD_PEER_SECONDS", 10, minimum=3)
+
+
+def _dead_peer_options(seconds: int) -> dict[str, int]:
+    """libpq's TCP options that end a connection whose peer has said nothing for `seconds`: keepalive
+    probes once it has been idle a third of that, one a second; with TCP_USER_TIMEOUT set, Linux ends
+    the connection when `seconds` pass with probes or data unanswered. A live server's kernel answers
+    both at once, so a long query on a live server is never cut."""
+    return {
+        "keepalives": 1,
+        "keepalives_idle": max(1, seconds // 3),
+        "keepalives_interval": 1,
+        "keepalives_count": 3,
+        "tcp_user_timeout": seconds * 1000,
+    }
 
 
 def _postgres(url: str, name: str) -> dict[str, Any]:
@@ -170,6 +189,8 @@ def _postgres(url: str, name: str) -> dict[str, Any]:
     database["ENGINE"] = "tradingsite.lib.postgresql"  # Django's, reading dates with psycopg's C loader
     options = database.setdefault("OPTIONS", {})
     options.setdefault("connect_timeout", DATABASE_CONNECT_TIMEOUT)
+    for key, value in _dead_peer_options(DATABASE_DEAD_PEER_SECONDS).items():
+        options.setdefault(key, value)  # the URL's own (?keepalives_idle=…) win
     options["pool"] = {
         "min_size": env_int("DATABASE_POOL_MIN_SIZE", 2, minimum=0),
         "max_size": env_int("DATABASE_POOL_MAX_SIZE", 10, minimum=1),
