@@ -5,6 +5,7 @@
                                    [--seconds 300] [--server uvicorn|daphne] [--web 1] [--clients 2]
                                    [--rest-rate 0] [--client-nice 10] [--no-ceiling] [--proxy none|nginx|nginx-split]
                                    [--upstream tcp|unix] [--proxy-workers 0] [--proxy-nice 0] [--web-nice 0]
+                                   [--cpu-burn 0]
 
 1. Starts its own PostgreSQL and Redis (or uses DATABASE_URL / REDIS_URL) and bulk-loads `--users`
    users holding `--positions` open positions each over `--symbols` symbols; one session per user
@@ -20,7 +21,10 @@
    production: run it and the same command without it to measure the proxy's cost. With
    `--proxy nginx-split` the sockets go through one nginx (the stream front) and REST through
    another (the API front), as deploy/ runs them; `--upstream unix`: nginx reaches the pools on Unix
-   sockets (tradingsite.serve --uds), as on one machine.
+   sockets (tradingsite.serve --uds), as on one machine. `--cpu-burn PCT` is the control for a
+   proxy's cost on a machine it shares with the app: no proxy, but processes (one per `--web`) that
+   keep PCT % of a core busy between them in 1-ms slices, as a relay's CPU would; what a proxied run
+   costs beyond such a run is the proxy's cost other than its CPU.
 4. Then measures a bare `websockets` broadcast server with the same number of sockets and the same
    message size (the ceiling of this machine and client) unless `--no-ceiling`: its delivered rate,
    and its CPU per message next to ours.
@@ -820,12 +824,28 @@ def main() -> None:
         default=0,
         help="the socket pool's processes' scheduling groups at this nice (5: REST ahead of the push for a core)",
     )
+    parser.add_argument(
+        "--cpu-burn",
+        type=float,
+        default=0,
+        help="a control for a proxy's CPU: processes (one per --web) that keep this %% of one core busy between them",
+    )
     args = parser.parse_args()
     report = run(args)
     write(report)
     opened = report["ours"]["opened"]
     if opened < args.users:  # a run whose sockets did not all open measured something else: say so
         raise SystemExit(f"bench.live: only {opened} of {args.users} sockets opened; see the clients' errors above")
+
+
+def burn(percent: float, period: float = 0.001) -> None:
+    """Keeps `percent` % of a core busy in slices of `period`: the CPU of a relay without the relay."""
+    busy = period * percent / 100
+    while True:
+        start = time.perf_counter()
+        while time.perf_counter() - start < busy:
+            pass
+        time.sleep(max(0.0, period - (time.perf_counter() - start)))
 
 
 def _serve_unix(pool: str, path: str) -> list[str]:
@@ -962,6 +982,11 @@ def run(args: argparse.Namespace, ceiling_seconds: float = 30) -> dict[str, Any]
                 tmp, api_front, http=[sockets_at.get("http", http_port)], ws=upstream_ws, workers=1, name="nginx-api"
             )
             wait_for_port(api_front, 15, processes["nginx-api"].proc)
+        for i in range(args.web if args.cpu_burn else 0):
+            share = args.cpu_burn / args.web
+            processes[f"burn{i}"] = Process(
+                [sys.executable, "-c", f"from bench.live import burn; burn({share})"], env=env
+            )
         pids = {name: p.proc.pid for name, p in processes.items()}
         pg_pid = _postgres_pid(database_url)
         redis_pid = _redis_pid(redis_url)
@@ -1199,6 +1224,11 @@ def write(report: dict[str, Any]) -> None:
         + (
             " nginx reaches the pools over Unix sockets."
             if cfg.get("proxy", "none") != "none" and cfg.get("upstream") == "unix"
+            else ""
+        )
+        + (
+            f" Control for a proxy's CPU: {cfg['cpu_burn']} % of a core kept busy in 1-ms slices."
+            if cfg.get("cpu_burn")
             else ""
         ),
         "",
