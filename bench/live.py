@@ -4,7 +4,7 @@
                                    [--passes-per-batch 2] [--trace]
                                    [--seconds 300] [--server uvicorn|daphne] [--web 1] [--clients 2]
                                    [--rest-rate 0] [--client-nice 10] [--no-ceiling] [--proxy none|nginx|nginx-split]
-                                   [--upstream tcp|unix] [--proxy-workers 0] [--proxy-nice 0] [--web-nice 0]
+                                   [--upstream tcp|unix] [--proxy-workers 0] [--proxy-nice 0] [--api-front-nice 0] [--web-nice 0]
                                    [--cpu-burn 0]
 
 1. Starts its own PostgreSQL and Redis (or uses DATABASE_URL / REDIS_URL) and bulk-loads `--users`
@@ -819,6 +819,12 @@ def main() -> None:
         help="with --proxy nginx: nginx's scheduling group at this nice (-5: ahead of the app for a core)",
     )
     parser.add_argument(
+        "--api-front-nice",
+        type=int,
+        default=0,
+        help="with --proxy nginx-split: the API front's scheduling group at this nice (-10: a request's hops first)",
+    )
+    parser.add_argument(
         "--web-nice",
         type=int,
         default=0,
@@ -982,6 +988,8 @@ def run(args: argparse.Namespace, ceiling_seconds: float = 30) -> dict[str, Any]
                 tmp, api_front, http=[sockets_at.get("http", http_port)], ws=upstream_ws, workers=1, name="nginx-api"
             )
             wait_for_port(api_front, 15, processes["nginx-api"].proc)
+            if args.api_front_nice:
+                _group_nice(processes["nginx-api"].proc.pid, args.api_front_nice)
         for i in range(args.web if args.cpu_burn else 0):
             share = args.cpu_burn / args.web
             processes[f"burn{i}"] = Process(
