@@ -747,7 +747,8 @@ def _drain(
                 values.extend(item[name])
 
 
-def main() -> None:
+def arguments() -> argparse.ArgumentParser:
+    """The command line (the tests build their runs from it too)."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--users", type=int, default=5000)
     parser.add_argument("--positions", type=int, default=50)
@@ -836,7 +837,11 @@ def main() -> None:
         default=0,
         help="a control for a proxy's CPU: processes (one per --web) that keep this %% of one core busy between them",
     )
-    args = parser.parse_args()
+    return parser
+
+
+def main() -> None:
+    args = arguments().parse_args()
     report = run(args)
     write(report)
     opened = report["ours"]["opened"]

@@ -20,33 +20,19 @@ def test_the_order_bench_runs(services_started):
 
 @pytest.mark.parametrize("proxy", ["none", "nginx", "nginx-split"])
 def test_the_live_bench_runs(services_started, proxy):
-    from bench.live import run
+    from bench.live import arguments, run
 
-    args = argparse.Namespace(
-        users=40,
-        positions=10,
-        symbols=50,
-        rate=250,
-        seconds=4,
-        server="uvicorn",
-        web=1,
-        clients=1,
-        rest_rate=2,
-        client_nice=10,
-        push_interval_ms=200,
-        flush_interval_ms=100,
-        pass_spread_ms=0,
-        # directly: two passes per batch (as shipped) and the pass trace; through nginx: one pass
-        passes_per_batch=2 if proxy == "none" else 1,
-        trace=proxy == "none",
-        no_ceiling=proxy != "none",
-        proxy=proxy,
-        # the split fronts (one nginx for the sockets, one for REST) reach the pools on Unix sockets
-        upstream="unix" if proxy == "nginx-split" else "tcp",
-        proxy_workers=1 if proxy == "nginx-split" else 0,
-        proxy_nice=-1 if proxy == "nginx" else 0,
-        web_nice=1 if proxy == "none" else 0,
-    )
+    flags = "--users 40 --positions 10 --symbols 50 --rate 250 --seconds 4 --web 1 --clients 1 --rest-rate 2"
+    flags += " --pass-spread-ms 0"
+    if proxy == "none":  # two passes per batch (as shipped), the pass trace, the ceiling, the CPU control
+        flags += " --trace --web-nice 1 --cpu-burn 10"
+    else:  # one pass per batch, no ceiling
+        flags += f" --passes-per-batch 1 --no-ceiling --proxy {proxy}"
+    if proxy == "nginx":
+        flags += " --proxy-nice -1"
+    if proxy == "nginx-split":  # the split fronts reach the pools on Unix sockets
+        flags += " --upstream unix --proxy-workers 1 --api-front-nice -1"
+    args = arguments().parse_args(flags.split())
     report = run(args, ceiling_seconds=3)
     ours = report["ours"]
     assert ours["opened"] == 40
@@ -62,6 +48,7 @@ def test_the_live_bench_runs(services_started, proxy):
     else:
         assert report["ceiling"]["messages_per_second"] > 0
         assert isinstance(ours["passes_around_late"], list)
+        assert report["cpu_percent_of_one_core"]["burn0"] > 0
 
 
 def test_the_floor_bench_runs():
