@@ -94,7 +94,9 @@ def silenced(port: int) -> Iterator[None]:
         run("qdisc", "del", "dev", "lo", "root")
 
 
-def django_process(database_url: str, var_dir: Path) -> subprocess.Popen[str]:
+def django_process(database_url: str, var_dir: Path) -> tuple[subprocess.Popen[str], queue.Queue[str], int]:
+    """The script running in a production-configured Django process: the process, its output lines,
+    and the client port of the pooled connection it holds."""
     env = production_env(
         database_url=database_url,
         redis_url=os.environ["REDIS_URL"],
@@ -102,7 +104,7 @@ def django_process(database_url: str, var_dir: Path) -> subprocess.Popen[str]:
         DATABASE_DEAD_PEER_SECONDS=str(DEAD_PEER_SECONDS),
         LOG_LEVEL="ERROR",
     )
-    return subprocess.Popen(
+    process = subprocess.Popen(
         [sys.executable, "manage.py", "shell", "-c", SCRIPT],
         cwd=ROOT,
         env=env,
@@ -111,6 +113,19 @@ def django_process(database_url: str, var_dir: Path) -> subprocess.Popen[str]:
         stderr=subprocess.STDOUT,
         text=True,
     )
+    out = lines(process)
+    try:
+        return process, out, int(line_of(out, "port ")[1])
+    except BaseException:
+        process.kill()
+        raise
+
+
+def ask(process: subprocess.Popen[str]) -> None:
+    """The script runs its query."""
+    assert process.stdin is not None
+    process.stdin.write("go\n")
+    process.stdin.flush()
 
 
 def lines(process: subprocess.Popen[str]) -> queue.Queue[str]:
@@ -146,14 +161,10 @@ def line_of(out: queue.Queue[str], *starts: str, timeout: float = 30) -> list[st
 def test_a_query_on_a_silently_dropped_connection_fails_within_the_bound_and_the_next_goes_through(
     services_started, tmp_path
 ):
-    process = django_process(os.environ["DATABASE_URL"], tmp_path)
-    out = lines(process)
+    process, out, port = django_process(os.environ["DATABASE_URL"], tmp_path)
     try:
-        port = int(line_of(out, "port ")[1])
-        assert process.stdin is not None
         with silenced(port):
-            process.stdin.write("go\n")
-            process.stdin.flush()
+            ask(process)
             failed = line_of(out, "failed ", "answered ", timeout=DEAD_PEER_SECONDS + 10)
         then = line_of(out, "then ")
         assert process.wait(30) == 0
@@ -166,14 +177,10 @@ def test_a_query_on_a_silently_dropped_connection_fails_within_the_bound_and_the
 
 def test_without_the_options_the_same_query_is_still_waiting_past_the_bound(services_started, tmp_path):
     # The control: the URL's own options win over the setting's (tradingsite/settings.py).
-    process = django_process(os.environ["DATABASE_URL"] + "?keepalives=0&tcp_user_timeout=0", tmp_path)
-    out = lines(process)
+    process, out, port = django_process(os.environ["DATABASE_URL"] + "?keepalives=0&tcp_user_timeout=0", tmp_path)
     try:
-        port = int(line_of(out, "port ")[1])
-        assert process.stdin is not None
         with silenced(port):
-            process.stdin.write("go\n")
-            process.stdin.flush()
+            ask(process)
             with pytest.raises(AssertionError, match="no"):
                 line_of(out, "failed ", "answered ", timeout=DEAD_PEER_SECONDS + 4)
     finally:
